@@ -1,0 +1,155 @@
+"""What a person asks a trigger to be: its kind, schedule, bounds and target."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.errors import InvalidInputError, InvalidScheduleError
+from domain.schedule import API, CRON, SCHEDULED, Schedule, validate_cron
+from domain.timezones import load_zone
+
+# The old web client calls an api trigger "manual"; both fire only when called.
+TRIGGER_TYPES = (SCHEDULED, CRON, API, "manual")
+MISFIRE_POLICIES = ("fire_once", "skip", "fire_all")
+DEFAULT_GRACE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    """The settings of a trigger, already typed; rules are checked by ``check``.
+
+    ``schedule_time`` is an aware UTC instant. ``interval`` is in minutes.
+    """
+
+    trigger_type: str
+    schedule_time: datetime | None = None
+    interval: float | None = None
+    is_recurring: bool = False
+    cron: str | None = None
+    timezone: str = "UTC"
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    max_fires: int | None = None
+    misfire_policy: str = "fire_once"
+    misfire_grace_seconds: float = DEFAULT_GRACE_SECONDS
+    api_endpoint: str | None = None
+    api_payload: Any = None
+
+    @property
+    def kind(self) -> str:
+        return API if self.trigger_type == "manual" else self.trigger_type
+
+    def schedule(self, created_at: datetime) -> Schedule:
+        """The schedule this spec describes for a trigger created then."""
+        if self.kind == CRON:
+            return Schedule(
+                kind=CRON,
+                timezone=self.timezone,
+                cron=self.cron,
+                start_at=self.start_at,
+                end_at=self.end_at,
+            )
+        if self.kind == SCHEDULED:
+            interval = self.interval_delta
+            anchor = self.schedule_time
+            if anchor is None and interval is not None:
+                anchor = created_at + interval
+            return Schedule(
+                kind=SCHEDULED,
+                timezone=self.timezone,
+                anchor=anchor,
+                interval=interval,
+                is_recurring=self.is_recurring,
+                start_at=self.start_at,
+                end_at=self.end_at,
+            )
+        return Schedule(kind=API, timezone=self.timezone)
+
+    @property
+    def interval_delta(self) -> timedelta | None:
+        if self.interval is None:
+            return None
+        return timedelta(minutes=self.interval)
+
+    def check(self, now: datetime) -> None:
+        """Raise for any rule the spec breaks, naming the field at fault."""
+        if self.trigger_type not in TRIGGER_TYPES:
+            raise InvalidInputError(
+                "trigger_type must be one of: " + ", ".join(TRIGGER_TYPES),
+                field="trigger_type",
+            )
+        load_zone(self.timezone)
+        self._check_numbers()
+        self._check_bounds()
+        if self.kind == SCHEDULED:
+            self._check_scheduled()
+        elif self.kind == CRON:
+            if not self.cron:
+                raise InvalidScheduleError(
+                    "cron is required for a cron trigger", field="cron"
+                )
+            validate_cron(self.cron, self.timezone, self.start_at or now)
+
+    def with_changes(self, changes: dict[str, Any]) -> TriggerSpec:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            name = sorted(unknown)[0]
+            raise InvalidInputError(f"Unknown field '{name}'", field=name)
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def _check_numbers(self) -> None:
+        if self.interval is not None and not self.interval > 0:
+            raise InvalidScheduleError(
+                "interval must be a number of minutes greater than 0",
+                field="interval",
+            )
+        if self.max_fires is not None and self.max_fires < 1:
+            raise InvalidInputError("max_fires must be at least 1", field="max_fires")
+        if self.misfire_policy not in MISFIRE_POLICIES:
+            raise InvalidInputError(
+                "misfire_policy must be one of: " + ", ".join(MISFIRE_POLICIES),
+                field="misfire_policy",
+            )
+        if not self.misfire_grace_seconds >= 0:
+            raise InvalidInputError(
+                "misfire_grace_seconds must be 0 or more",
+                field="misfire_grace_seconds",
+            )
+
+    def _check_bounds(self) -> None:
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise InvalidScheduleError(
+                "end_at must be later than start_at", field="end_at"
+            )
+
+    def _check_scheduled(self) -> None:
+        if self.schedule_time is None and self.interval is None:
+            raise InvalidScheduleError(
+                "A scheduled trigger needs schedule_time, interval or both",
+                field="schedule_time",
+            )
+        if self.is_recurring and self.interval is None:
+            raise InvalidScheduleError(
+                "A recurring trigger needs an interval in minutes",
+                field="interval",
+            )
+
+
+def check_not_in_past(spec: TriggerSpec, now: datetime) -> None:
+    """Refuse a one-shot whose time has already gone by."""
+    if (
+        spec.kind == SCHEDULED
+        and not spec.is_recurring
+        and spec.schedule_time is not None
+        and spec.schedule_time <= now
+    ):
+        raise InvalidScheduleError(
+            "schedule_time is in the past; a one-time trigger needs a future time",
+            field="schedule_time",
+        )

@@ -1,0 +1,80 @@
+"""The ``eventtrigger`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from eventtrigger.logs import configure_logging
+from eventtrigger.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+
+ROLES = ("all", "api", "scheduler")
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eventtrigger", description="Scheduled triggers with a replayable history."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP API and the scheduler")
+    serve.add_argument("--host", default=settings.host)
+    serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: API and scheduler in one process (default)",
+    )
+    return parser
+
+
+def serve(settings: Settings, host: str, port: int, role: str) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from eventtrigger.service import TriggerService
+    from scheduler_loop import SchedulerLoop
+
+    service = TriggerService(settings)
+    scheduler = None
+    if role in ("all", "scheduler"):
+        scheduler = SchedulerLoop(
+            service,
+            batch_size=settings.scheduler_batch_size,
+            poll_interval=settings.poll_interval_seconds,
+        )
+    log.info(
+        "starting",
+        extra={"role": role, "database": str(settings.sqlite_path)},
+    )
+    if role == "scheduler":
+        assert scheduler is not None
+        asyncio.run(scheduler.run())
+        return
+    app = create_app(service, settings, scheduler=scheduler)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"eventtrigger: {error}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "serve":
+        try:
+            serve(settings, args.host, args.port, args.role)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

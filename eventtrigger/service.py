@@ -1,0 +1,289 @@
+"""The application service: the one way anything records trigger events.
+
+The API, the scheduler loop and the command-line tools all call these
+commands; none of them writes events another way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.errors import (
+    ConflictError,
+    DueTimeAlreadyFulfilledError,
+    EventTriggerError,
+    NotFoundError,
+)
+from domain.schedule import API
+from domain.cron import FireTime
+from domain.spec import TriggerSpec
+from domain.trigger import ACTIVE, Firing, Trigger, trigger_id_from
+from domain.user import User
+from eventtrigger.clock import Clock, utc_now
+from eventtrigger.passwords import hash_password, verify_password
+from eventtrigger.settings import Settings
+from projections.database import Database
+from projections.event_log import EventLogProjection, EventLogView
+from projections.runner import ProjectionRunner
+from projections.trigger_list import TriggerListProjection, TriggerListView
+
+log = logging.getLogger(__name__)
+
+# Verifying against this keeps a login for an unknown name as slow as one
+# for a known name, so response times do not reveal which names exist.
+_UNKNOWN_USER_HASH = hash_password("unknown user")
+
+
+class TriggerService(Application):
+    """Commands on users and triggers, and the read models they feed."""
+
+    name = "EventTrigger"
+
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.snapshotting_intervals = {Trigger: settings.snapshot_interval}
+        path = settings.sqlite_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "IS_SNAPSHOTTING_ENABLED": "y",
+            }
+        )
+        database = Database(self.recorder.datastore)  # type: ignore[attr-defined]
+        self.projections = ProjectionRunner(
+            database,
+            self.recorder,
+            self.mapper,
+            [TriggerListProjection(), EventLogProjection()],
+        )
+        self.projections.create_tables()
+        self.trigger_list = TriggerListView(database)
+        self.event_log = EventLogView(database)
+        self.after_save: list[Callable[[], None]] = []
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        recordings = super().save(*objs, **kwargs)
+        # Read your writes: the lists a client asks for next include this change.
+        self.projections.catch_up()
+        for listener in self.after_save:
+            listener()
+        return recordings
+
+    # Users -------------------------------------------------------------------
+
+    def register_user(self, username: str, password: str) -> str:
+        if User.id_for(username) in self.repository:
+            raise ConflictError("Username already exists")
+        user = User.register(username, hash_password(password), self.clock())
+        try:
+            self.save(user)
+        except IntegrityError:
+            raise ConflictError("Username already exists") from None
+        log.info("user registered", extra={"user_id": str(user.id)})
+        return str(user.id)
+
+    def authenticate(self, username: str, password: str) -> str | None:
+        """The user's id when the password matches, else None."""
+        try:
+            user = self.repository.get(User.id_for(username))
+        except AggregateNotFoundError:
+            verify_password(password, _UNKNOWN_USER_HASH)
+            return None
+        if not verify_password(password, user.password_hash):
+            return None
+        return str(user.id)
+
+    def user_exists(self, user_id: str) -> bool:
+        try:
+            return UUID(user_id) in self.repository
+        except ValueError:
+            return False
+
+    # Trigger commands --------------------------------------------------------
+
+    def create_trigger(self, owner_id: str, spec: TriggerSpec) -> Trigger:
+        trigger = Trigger.create(owner_id, spec, self.clock())
+        self.save(trigger)
+        log.info(
+            "trigger created",
+            extra={"trigger_id": trigger.trigger_id, "trigger_type": spec.trigger_type},
+        )
+        return trigger
+
+    def update_trigger(
+        self, owner_id: str, trigger_id: str, changes: dict[str, Any]
+    ) -> Trigger:
+        trigger = self.get_trigger(owner_id, trigger_id)
+        trigger.update(owner_id, changes, self.clock())
+        self.save(trigger)
+        return trigger
+
+    def pause_trigger(self, owner_id: str, trigger_id: str) -> Trigger:
+        trigger = self.get_trigger(owner_id, trigger_id)
+        trigger.pause(owner_id, self.clock())
+        self.save(trigger)
+        return trigger
+
+    def resume_trigger(self, owner_id: str, trigger_id: str) -> Trigger:
+        trigger = self.get_trigger(owner_id, trigger_id)
+        trigger.resume(owner_id, self.clock())
+        self.save(trigger)
+        return trigger
+
+    def delete_trigger(self, owner_id: str, trigger_id: str) -> None:
+        trigger = self.get_trigger(owner_id, trigger_id)
+        trigger.delete(owner_id, self.clock())
+        self.save(trigger)
+        log.info("trigger deleted", extra={"trigger_id": trigger_id})
+
+    def fire_trigger(
+        self,
+        owner_id: str,
+        trigger_id: str,
+        *,
+        payload: Any = None,
+        is_test: bool = False,
+    ) -> Firing:
+        """Fire by hand (``manual``, or ``api`` for an api trigger) or as a test."""
+        trigger = self.get_trigger(owner_id, trigger_id)
+        reason = "api" if trigger.spec.kind == API else "manual"
+        firing = trigger.fire_by_hand(
+            owner_id, self.clock(), reason=reason, payload=payload, is_test=is_test
+        )
+        self.save(trigger)
+        _log_firing(firing)
+        return firing
+
+    def fire_due(self, due: Sequence[tuple[str, datetime]]) -> list[Firing]:
+        """Fire triggers whose due time has come, all in one transaction.
+
+        A trigger that no longer awaits the named due time (another scheduler
+        fired it, or it was changed meanwhile) is passed over.
+        """
+        now = self.clock()
+        triggers: list[Trigger] = []
+        firings: list[Firing] = []
+        for trigger_id, due_at in due:
+            fired = self._fire_one_due(trigger_id, due_at, now)
+            if fired is not None:
+                triggers.append(fired[0])
+                firings.extend(fired[1])
+        if not triggers:
+            return []
+        try:
+            self.save(*triggers)
+        except IntegrityError:
+            # Someone else recorded one of these; save the rest one by one.
+            firings = self._save_each(due, now)
+        for firing in firings:
+            _log_firing(firing)
+        return firings
+
+    # Queries ---------------------------------------------------------------
+
+    def get_trigger(self, owner_id: str, trigger_id: str) -> Trigger:
+        """The owner's live trigger; anything else is not found."""
+        trigger = self._load(trigger_id_from(trigger_id))
+        if not trigger.is_owned_by(owner_id):
+            raise NotFoundError()
+        return trigger
+
+    def trigger_row(self, owner_id: str, trigger_id: str) -> Any:
+        self.projections.catch_up()
+        row = self.trigger_list.get(owner_id, trigger_id)
+        if row is None:
+            raise NotFoundError()
+        return row
+
+    def list_triggers(
+        self, owner_id: str, limit: int | None = None, after: Any = None
+    ) -> list[Any]:
+        self.projections.catch_up()
+        return self.trigger_list.page_for_owner(owner_id, limit, after)
+
+    def list_firings(self, owner_id: str, **filters: Any) -> list[Any]:
+        self.projections.catch_up()
+        return self.event_log.page_for_owner(owner_id, **filters)
+
+    def history(self, owner_id: str, trigger_id: str) -> list[Any]:
+        trigger = self.get_trigger(owner_id, trigger_id)
+        return list(self.events.get(trigger.id))
+
+    def upcoming(
+        self, owner_id: str, trigger_id: str, after: datetime | None, count: int
+    ) -> tuple[Trigger, list[FireTime]]:
+        trigger = self.get_trigger(owner_id, trigger_id)
+        if trigger.status != ACTIVE or trigger.next_due_at is None:
+            return trigger, []
+        start = after or self.clock()
+        if trigger.spec.max_fires is not None:
+            count = min(count, trigger.spec.max_fires - trigger.fire_count)
+        return trigger, trigger.schedule.upcoming(start, count)
+
+    # Internals -------------------------------------------------------------
+
+    def _load(self, trigger_id: UUID) -> Trigger:
+        try:
+            trigger = self.repository.get(trigger_id)
+        except AggregateNotFoundError:
+            raise NotFoundError() from None
+        if not isinstance(trigger, Trigger):
+            raise NotFoundError()
+        return trigger
+
+    def _fire_one_due(
+        self, trigger_id: str, due_at: datetime, now: datetime
+    ) -> tuple[Trigger, list[Firing]] | None:
+        try:
+            trigger = self._load(UUID(trigger_id))
+            firings = trigger.fire_due(
+                due_at, now, fire_all_limit=self.settings.fire_all_limit
+            )
+        except (DueTimeAlreadyFulfilledError, NotFoundError):
+            return None
+        except EventTriggerError:
+            log.exception("could not fire", extra={"trigger_id": trigger_id})
+            return None
+        return trigger, firings
+
+    def _save_each(
+        self, due: Sequence[tuple[str, datetime]], now: datetime
+    ) -> list[Firing]:
+        firings: list[Firing] = []
+        for trigger_id, due_at in due:
+            fired = self._fire_one_due(trigger_id, due_at, now)
+            if fired is None:
+                continue
+            try:
+                self.save(fired[0])
+            except IntegrityError:
+                continue
+            firings.extend(fired[1])
+        return firings
+
+
+def _log_firing(firing: Firing) -> None:
+    lateness_ms = None
+    if firing.due_at is not None:
+        lateness_ms = round((firing.fired_at - firing.due_at).total_seconds() * 1000, 1)
+    log.info(
+        "trigger fired",
+        extra={
+            "trigger_id": firing.trigger_id,
+            "firing_id": firing.firing_id,
+            "reason": firing.reason,
+            "due_at": firing.due_at.isoformat() if firing.due_at else None,
+            "lateness_ms": lateness_ms,
+        },
+    )

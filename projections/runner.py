@@ -1,0 +1,147 @@
+"""Brings read models up to date with the event store, exactly once per event."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from eventsourcing.utils import get_topic
+
+from projections.database import Cursor, Database
+
+log = logging.getLogger(__name__)
+
+POSITIONS_TABLE = "projection_positions"
+
+
+class Projection(Protocol):
+    """A read model: its tables, and how one event changes its rows."""
+
+    name: str
+    topics_of: tuple[type, ...]
+
+    def create_statements(self) -> list[str]:
+        """The statements that create the projection's tables if missing."""
+
+    def apply(self, cursor: Cursor, event: Any, notification_id: int) -> None:
+        """Change the rows for one event, inside the caller's transaction."""
+
+
+class NotificationSource(Protocol):
+    def select_notifications(
+        self, start: int | None, limit: int, stop: int | None = None,
+        topics: Sequence[str] = (),
+    ) -> Sequence[Any]: ...
+
+    def max_notification_id(self) -> int | None: ...
+
+
+class EventDecoder(Protocol):
+    def to_domain_event(self, stored: Any) -> Any: ...
+
+
+class ProjectionRunner:
+    """Applies new events to each projection and records how far it got.
+
+    Rows and position change in one transaction; a crash in between leaves
+    neither, and the next catch-up starts from the recorded position.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        source: NotificationSource,
+        decoder: EventDecoder,
+        projections: Sequence[Projection],
+        batch_size: int = 1000,
+    ) -> None:
+        self.database = database
+        self.source = source
+        self.decoder = decoder
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._topics = sorted(
+            {get_topic(cls) for p in self.projections for cls in p.topics_of}
+        )
+
+    def create_tables(self) -> None:
+        with self.database.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {POSITIONS_TABLE} ("
+                "name TEXT PRIMARY KEY, notification_id INTEGER NOT NULL)"
+            )
+            for projection in self.projections:
+                for statement in projection.create_statements():
+                    cursor.execute(statement)
+                cursor.execute(
+                    f"INSERT INTO {POSITIONS_TABLE} VALUES (?, 0) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (projection.name,),
+                )
+
+    def catch_up(self) -> int:
+        """Apply every event not yet applied; return how many were read."""
+        with self._lock:
+            total = 0
+            while True:
+                count = self._apply_next_batch()
+                total += count
+                if count < self.batch_size:
+                    return total
+
+    def positions(self) -> dict[str, int]:
+        rows = self.database.fetch_all(
+            f"SELECT name, notification_id FROM {POSITIONS_TABLE}"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def lag(self) -> int:
+        """How many notification ids the slowest projection is behind."""
+        newest = self.source.max_notification_id() or 0
+        positions = self.positions()
+        oldest = min(positions.get(p.name, 0) for p in self.projections)
+        return max(0, newest - oldest)
+
+    def _apply_next_batch(self) -> int:
+        start = min(self.positions().get(p.name, 0) for p in self.projections)
+        notifications = self.source.select_notifications(
+            start + 1, self.batch_size, topics=self._topics
+        )
+        if not notifications:
+            return 0
+        events = [(n.id, self.decoder.to_domain_event(n)) for n in notifications]
+        with self.database.transaction(commit=True) as cursor:
+            # Read positions again inside the write: another process may have
+            # applied some of these events since the batch was selected.
+            positions = self._positions_in(cursor)
+            for projection in self.projections:
+                self._apply_to(cursor, projection, positions, events)
+        return len(notifications)
+
+    def _apply_to(
+        self,
+        cursor: Cursor,
+        projection: Projection,
+        positions: dict[str, int],
+        events: list[tuple[int, Any]],
+    ) -> None:
+        done = positions.get(projection.name, 0)
+        last = done
+        for notification_id, event in events:
+            if notification_id <= done:
+                continue
+            if isinstance(event, projection.topics_of):
+                projection.apply(cursor, event, notification_id)
+            last = notification_id
+        if last != done:
+            cursor.execute(
+                f"UPDATE {POSITIONS_TABLE} SET notification_id=? WHERE name=?",
+                (last, projection.name),
+            )
+
+    def _positions_in(self, cursor: Cursor) -> dict[str, int]:
+        cursor.execute(f"SELECT name, notification_id FROM {POSITIONS_TABLE}")
+        return {row[0]: int(row[1]) for row in cursor.fetchall()}
