@@ -191,4 +191,3 @@ class SchedulerLoop:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
             pass
-

@@ -90,9 +90,7 @@ class Schedule:
         """The next ``count`` fire times after ``after``."""
         return list(_take(self._iter_fire_times(after), count))
 
-    def missed_between(
-        self, first: datetime, until: datetime
-    ) -> MissedDueTimes | None:
+    def missed_between(self, first: datetime, until: datetime) -> MissedDueTimes | None:
         """Due times from ``first`` (itself a due time) up to ``until``."""
         if first > until:
             return None
@@ -138,9 +136,9 @@ class Schedule:
         if self.anchor is None:
             return False
         zone = load_zone(self.timezone)
-        return due.astimezone(zone).utcoffset() != self.anchor.astimezone(
-            zone
-        ).utcoffset()
+        return (
+            due.astimezone(zone).utcoffset() != self.anchor.astimezone(zone).utcoffset()
+        )
 
     def _iter_fire_times(self, after: datetime) -> Iterator[FireTime]:
         instant = after

@@ -153,3 +153,32 @@ def check_not_in_past(spec: TriggerSpec, now: datetime) -> None:
             "schedule_time is in the past; a one-time trigger needs a future time",
             field="schedule_time",
         )
+
+
+_DATETIME_FIELDS = ("schedule_time", "start_at", "end_at")
+
+
+def record_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Spec values as plain JSON values, so a stored record reads the same in
+    any tool."""
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in changes.items()
+    }
+
+
+def spec_to_record(spec: TriggerSpec) -> dict[str, Any]:
+    return record_changes(spec.as_dict())
+
+
+def spec_values(record: dict[str, Any]) -> dict[str, Any]:
+    """The typed values of a stored record (or part of one)."""
+    values = dict(record)
+    for key in _DATETIME_FIELDS:
+        if isinstance(values.get(key), str):
+            values[key] = datetime.fromisoformat(values[key])
+    return values
+
+
+def spec_from_record(record: dict[str, Any]) -> TriggerSpec:
+    return TriggerSpec(**spec_values(record))

@@ -15,9 +15,20 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import ConflictError, DueTimeAlreadyFulfilledError, NotFoundError
+from domain.errors import (
+    ConflictError,
+    DueTimeAlreadyFulfilledError,
+    InvalidScheduleError,
+    NotFoundError,
+)
 from domain.schedule import Schedule
-from domain.spec import TriggerSpec, check_not_in_past
+from domain.spec import (
+    TriggerSpec,
+    check_not_in_past,
+    record_changes,
+    spec_to_record,
+    spec_values,
+)
 
 ACTIVE = "active"
 PAUSED = "paused"
@@ -71,7 +82,7 @@ class Trigger(Aggregate):
         actor: str
 
         def apply(self, trigger: Trigger) -> None:
-            trigger.spec = trigger.spec.with_changes(_spec_values(self.changes))
+            trigger.spec = trigger.spec.with_changes(spec_values(self.changes))
             trigger.schedule_base = self.schedule_base
             trigger.next_due_at = self.next_due_at
             if trigger.status == COMPLETED and self.next_due_at is not None:
@@ -153,7 +164,7 @@ class Trigger(Aggregate):
         actor: str,
     ) -> None:
         self.owner_id = owner_id
-        self.spec = TriggerSpec(**_spec_values(spec))
+        self.spec = TriggerSpec(**spec_values(spec))
         self.schedule_base = schedule_base
         self.next_due_at = next_due_at
         self.status = ACTIVE
@@ -178,7 +189,7 @@ class Trigger(Aggregate):
             id=uuid4(),
             timestamp=now,
             owner_id=owner_id,
-            spec=_spec_record(spec),
+            spec=spec_to_record(spec),
             schedule_base=now,
             next_due_at=next_due,
             actor=owner_id,
@@ -200,7 +211,7 @@ class Trigger(Aggregate):
         self.trigger_event(
             self.Updated,
             timestamp=now,
-            changes=_spec_record_changes(changes),
+            changes=record_changes(changes),
             schedule_base=base,
             next_due_at=next_due,
             actor=actor,
@@ -212,14 +223,18 @@ class Trigger(Aggregate):
     def pause(self, actor: str, now: datetime) -> None:
         self._check_owner(actor)
         if self.status != ACTIVE:
-            raise ConflictError(f"Only an active trigger can be paused; it is {self.status}")
+            raise ConflictError(
+                f"Only an active trigger can be paused; it is {self.status}"
+            )
         self.trigger_event(self.Paused, timestamp=now, actor=actor)
 
     def resume(self, actor: str, now: datetime) -> None:
         """Resume; due times that went by while paused are recorded as skipped."""
         self._check_owner(actor)
         if self.status != PAUSED:
-            raise ConflictError(f"Only a paused trigger can be resumed; it is {self.status}")
+            raise ConflictError(
+                f"Only a paused trigger can be resumed; it is {self.status}"
+            )
         schedule = self.schedule
         missed = None
         if self.paused_due_at is not None and self.paused_due_at <= now:
@@ -506,37 +521,12 @@ def _recent_due_times(schedule: Schedule, missed: Any, limit: int) -> list[datet
 
 
 def _never_fires_error(spec: TriggerSpec) -> Exception:
-    from domain.errors import InvalidScheduleError
-
     field = "end_at" if spec.end_at is not None else "schedule_time"
     if spec.kind == "cron":
         field = "cron"
     return InvalidScheduleError(
         "The schedule has no fire time in the future", field=field
     )
-
-
-def _spec_record(spec: TriggerSpec) -> dict[str, Any]:
-    return _spec_record_changes(spec.as_dict())
-
-
-def _spec_record_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    # Stored as plain JSON values so the record reads the same in any tool.
-    return {
-        key: value.isoformat() if isinstance(value, datetime) else value
-        for key, value in changes.items()
-    }
-
-
-_DATETIME_FIELDS = ("schedule_time", "start_at", "end_at")
-
-
-def _spec_values(record: dict[str, Any]) -> dict[str, Any]:
-    values = dict(record)
-    for key in _DATETIME_FIELDS:
-        if isinstance(values.get(key), str):
-            values[key] = datetime.fromisoformat(values[key])
-    return values
 
 
 def trigger_id_from(text: str) -> UUID:

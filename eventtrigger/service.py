@@ -13,8 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
+from domain.cron import FireTime
 from domain.errors import (
     ConflictError,
     DueTimeAlreadyFulfilledError,
@@ -22,8 +23,7 @@ from domain.errors import (
     NotFoundError,
 )
 from domain.schedule import API
-from domain.cron import FireTime
-from domain.spec import TriggerSpec
+from domain.spec import TriggerSpec, spec_from_record, spec_to_record
 from domain.trigger import ACTIVE, Firing, Trigger, trigger_id_from
 from domain.user import User
 from eventtrigger.clock import Clock, utc_now
@@ -71,6 +71,10 @@ class TriggerService(Application):
         self.trigger_list = TriggerListView(database)
         self.event_log = EventLogView(database)
         self.after_save: list[Callable[[], None]] = []
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SpecAsRecord())
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         recordings = super().save(*objs, **kwargs)
@@ -271,6 +275,19 @@ class TriggerService(Application):
                 continue
             firings.extend(fired[1])
         return firings
+
+
+class SpecAsRecord(Transcoding):
+    """Stores a trigger's spec in snapshots as the same record its events use."""
+
+    type = TriggerSpec
+    name = "trigger_spec"
+
+    def encode(self, obj: TriggerSpec) -> dict[str, Any]:
+        return spec_to_record(obj)
+
+    def decode(self, data: dict[str, Any]) -> TriggerSpec:
+        return spec_from_record(data)
 
 
 def _log_firing(firing: Firing) -> None:

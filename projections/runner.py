@@ -31,7 +31,10 @@ class Projection(Protocol):
 
 class NotificationSource(Protocol):
     def select_notifications(
-        self, start: int | None, limit: int, stop: int | None = None,
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
         topics: Sequence[str] = (),
     ) -> Sequence[Any]: ...
 

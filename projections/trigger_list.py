@@ -50,7 +50,9 @@ class TriggerListProjection:
             self._insert(cursor, trigger_id, event)
             return
         if isinstance(event, Trigger.Deleted):
-            cursor.execute(f"DELETE FROM {self.table} WHERE trigger_id=?", (trigger_id,))
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE trigger_id=?", (trigger_id,)
+            )
             return
         changes: dict[str, Any] = {
             "updated_at": instant_text(event.timestamp),
@@ -111,7 +113,9 @@ class TriggerListProjection:
         return {}
 
     def _spec(self, cursor: Cursor, trigger_id: str) -> dict[str, Any]:
-        cursor.execute(f"SELECT spec FROM {self.table} WHERE trigger_id=?", (trigger_id,))
+        cursor.execute(
+            f"SELECT spec FROM {self.table} WHERE trigger_id=?", (trigger_id,)
+        )
         return json.loads(cursor.fetchone()[0])
 
     def _fire_count(self, cursor: Cursor, trigger_id: str) -> int:

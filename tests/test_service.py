@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.errors import ConflictError, NotFoundError
+from domain.spec import TriggerSpec
+from eventtrigger.service import TriggerService
+from projections.event_log import EventLogProjection
+from projections.runner import ProjectionRunner
+from projections.trigger_list import TriggerListProjection
+from tests.conftest import FakeClock
+
+T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def api_trigger() -> TriggerSpec:
+    return TriggerSpec(trigger_type="api", api_payload={"n": 1})
+
+
+def test_trigger_life_cycle_reads_back_through_the_lists(
+    service: TriggerService, clock: FakeClock
+) -> None:
+    # A person creates a trigger, changes it, fires it, pauses it and deletes it;
+    # after each step the list shows the change without waiting.
+    owner = service.register_user("ada", "pw")
+    spec = TriggerSpec(
+        trigger_type="scheduled",
+        schedule_time=T0 + timedelta(hours=1),
+        interval=30,
+        is_recurring=True,
+    )
+    trigger = service.create_trigger(owner, spec)
+    trigger_id = trigger.trigger_id
+    assert [r["trigger_id"] for r in service.list_triggers(owner)] == [trigger_id]
+
+    service.update_trigger(owner, trigger_id, {"interval": 15.0})
+    clock.advance(minutes=1)
+    service.fire_trigger(owner, trigger_id)
+    service.fire_trigger(owner, trigger_id, is_test=True)
+    service.pause_trigger(owner, trigger_id)
+    row = service.trigger_row(owner, trigger_id)
+    assert (row["status"], row["fire_count"], row["next_fire_at"]) == (
+        "paused",
+        1,
+        None,
+    )
+    assert row["last_fired_at"] == "2026-12-04T12:01:00.000000+00:00"
+    assert [(f["reason"], f["is_test"]) for f in service.list_firings(owner)] == [
+        ("test", 1),
+        ("manual", 0),
+    ]
+
+    service.delete_trigger(owner, trigger_id)
+    assert service.list_triggers(owner) == []
+    names = [type(e).__name__ for e in service.events.get(trigger.id)]
+    assert names == ["Created", "Updated", "Fired", "Fired", "Paused", "Deleted"]
+    with pytest.raises(NotFoundError):
+        service.history(owner, trigger_id)
+
+
+def test_registering_a_taken_name_conflicts(service: TriggerService) -> None:
+    service.register_user("ada", "pw")
+
+    with pytest.raises(ConflictError):
+        service.register_user("ada", "other")
+
+
+def test_authenticate_checks_the_password(service: TriggerService) -> None:
+    user_id = service.register_user("ada", "pw")
+
+    assert service.authenticate("ada", "pw") == user_id
+    assert service.authenticate("ada", "wrong") is None
+    assert service.authenticate("nobody", "pw") is None
+
+
+def test_someone_elses_trigger_is_not_found(service: TriggerService) -> None:
+    trigger = service.create_trigger("owner", api_trigger())
+
+    with pytest.raises(NotFoundError):
+        service.fire_trigger("stranger", trigger.trigger_id)
+    with pytest.raises(NotFoundError):
+        service.trigger_row("stranger", trigger.trigger_id)
+    with pytest.raises(NotFoundError):
+        service.get_trigger("owner", "not-a-uuid")
+
+
+def test_a_trigger_fired_many_times_loads_from_a_snapshot(
+    service: TriggerService,
+) -> None:
+    trigger = service.create_trigger("owner", api_trigger())
+    for _ in range(250):
+        service.fire_trigger("owner", trigger.trigger_id)
+
+    assert service.snapshots is not None
+    snapshot = list(service.snapshots.get(trigger.id, desc=True, limit=1))[0]
+    loaded = service.get_trigger("owner", trigger.trigger_id)
+    assert snapshot.originator_version == 200
+    assert (loaded.version, loaded.fire_count) == (251, 250)
+
+
+def rebuild(service: TriggerService, suffix: str) -> list[list[tuple]]:
+    """Build both read models afresh into tables of their own, from position 0."""
+    projections = [
+        TriggerListProjection(table=f"trigger_list_{suffix}"),
+        EventLogProjection(table=f"event_log_{suffix}"),
+    ]
+    for projection in projections:
+        projection.name = f"{projection.name}_{suffix}"
+    runner = ProjectionRunner(
+        service.projections.database, service.recorder, service.mapper, projections
+    )
+    runner.create_tables()
+    runner.catch_up()
+    return [
+        [
+            tuple(row)
+            for row in service.projections.database.fetch_all(
+                f"SELECT * FROM {p.table} ORDER BY 1"
+            )
+        ]
+        for p in projections
+    ]
+
+
+def test_rebuilt_read_models_equal_the_live_ones(
+    service: TriggerService, clock: FakeClock
+) -> None:
+    for index in range(5):
+        trigger = service.create_trigger("owner", api_trigger())
+        service.fire_trigger("owner", trigger.trigger_id, payload={"i": index})
+        if index % 2:
+            service.update_trigger("owner", trigger.trigger_id, {"max_fires": 9})
+        clock.advance(seconds=1)
+
+    live = [
+        [
+            tuple(r)
+            for r in service.projections.database.fetch_all(
+                f"SELECT * FROM {table} ORDER BY 1"
+            )
+        ]
+        for table in ("trigger_list", "event_log")
+    ]
+
+    assert rebuild(service, "copy") == live
+
+
+class FailingOnce:
+    """Wraps a projection and fails on the first firing it sees."""
+
+    def __init__(self, inner: EventLogProjection) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.topics_of = inner.topics_of
+        self.failed = False
+
+    def create_statements(self) -> list[str]:
+        return self.inner.create_statements()
+
+    def apply(self, cursor, event, notification_id) -> None:  # type: ignore[no-untyped-def]
+        if type(event).__name__ == "Fired" and not self.failed:
+            self.failed = True
+            raise RuntimeError("disk full")
+        self.inner.apply(cursor, event, notification_id)
+
+
+def test_a_failed_catch_up_applies_nothing_and_retries_exactly_once(
+    service: TriggerService,
+) -> None:
+    trigger = service.create_trigger("owner", api_trigger())
+    service.fire_trigger("owner", trigger.trigger_id)
+    service.fire_trigger("owner", trigger.trigger_id)
+    flaky = FailingOnce(EventLogProjection(table="event_log_flaky"))
+    flaky.name = "event_log_flaky"
+    runner = ProjectionRunner(
+        service.projections.database, service.recorder, service.mapper, [flaky]
+    )
+    runner.create_tables()
+
+    with pytest.raises(RuntimeError):
+        runner.catch_up()
+    assert runner.positions()["event_log_flaky"] == 0
+    runner.catch_up()
+
+    rows = service.projections.database.fetch_all(
+        "SELECT firing_id FROM event_log_flaky"
+    )
+    assert len(rows) == 2
