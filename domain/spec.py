@@ -14,6 +14,11 @@ from domain.timezones import load_zone
 TRIGGER_TYPES = (SCHEDULED, CRON, API, "manual")
 MISFIRE_POLICIES = ("fire_once", "skip", "fire_all")
 DEFAULT_GRACE_SECONDS = 60.0
+# Bounds that keep every computed instant inside what datetime can hold.
+MAX_INTERVAL_MINUTES = 5 * 366 * 24 * 60
+MAX_GRACE_SECONDS = 366 * 24 * 3600
+EARLIEST_YEAR = 1970
+LATEST_YEAR = 2999
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,11 @@ class TriggerSpec:
                 "interval must be a number of minutes greater than 0",
                 field="interval",
             )
+        if self.interval is not None and self.interval > MAX_INTERVAL_MINUTES:
+            raise InvalidScheduleError(
+                f"interval must be at most {MAX_INTERVAL_MINUTES} minutes (5 years)",
+                field="interval",
+            )
         if self.max_fires is not None and self.max_fires < 1:
             raise InvalidInputError("max_fires must be at least 1", field="max_fires")
         if self.misfire_policy not in MISFIRE_POLICIES:
@@ -116,13 +126,21 @@ class TriggerSpec:
                 "misfire_policy must be one of: " + ", ".join(MISFIRE_POLICIES),
                 field="misfire_policy",
             )
-        if not self.misfire_grace_seconds >= 0:
+        if not 0 <= self.misfire_grace_seconds <= MAX_GRACE_SECONDS:
             raise InvalidInputError(
-                "misfire_grace_seconds must be 0 or more",
+                f"misfire_grace_seconds must be from 0 to {MAX_GRACE_SECONDS}",
                 field="misfire_grace_seconds",
             )
 
     def _check_bounds(self) -> None:
+        for name in ("schedule_time", "start_at", "end_at"):
+            value = getattr(self, name)
+            if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+                raise InvalidInputError(
+                    f"{name} must be between the years {EARLIEST_YEAR} "
+                    f"and {LATEST_YEAR}",
+                    field=name,
+                )
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             raise InvalidScheduleError(
                 "end_at must be later than start_at", field="end_at"

@@ -199,6 +199,8 @@ class Trigger(Aggregate):
     def update(self, actor: str, changes: dict[str, Any], now: datetime) -> None:
         """Change some settings; a one-shot left in the past completes."""
         self._check_owner(actor)
+        if not changes:
+            return
         spec = self.spec.with_changes(changes)
         spec.check(now)
         base = self.schedule_base

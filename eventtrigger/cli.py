@@ -35,8 +35,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 def serve(settings: Settings, host: str, port: int, role: str) -> None:
     import uvicorn
-    from api.app import create_app
 
+    from api.app import create_app
     from eventtrigger.service import TriggerService
     from scheduler_loop import SchedulerLoop
 

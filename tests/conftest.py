@@ -9,6 +9,8 @@ import pytest
 from eventtrigger.service import TriggerService
 from eventtrigger.settings import Settings
 
+TEST_SECRET = "test-secret-not-for-production-use-only"
+
 
 class FakeClock:
     """A clock that moves only when a test moves it."""
@@ -31,7 +33,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, jwt_secret="test-secret-not-for-production")
+    return Settings(data_dir=tmp_path, jwt_secret=TEST_SECRET)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from domain.errors import (
     ConflictError,
     DueTimeAlreadyFulfilledError,
+    InvalidInputError,
     InvalidScheduleError,
     NotFoundError,
 )
@@ -337,3 +338,32 @@ def test_firing_id_is_stable_for_the_same_event() -> None:
 
     assert firing.firing_id != again.firing_id
     assert len(firing.firing_id) == 36
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"interval": 1e12, "is_recurring": True}, "interval"),
+        ({"interval": 10, "start_at": datetime(1, 1, 1, tzinfo=UTC)}, "start_at"),
+        ({"interval": 10, "misfire_grace_seconds": 1e300}, "misfire_grace_seconds"),
+        ({"schedule_time": datetime(9999, 1, 1, tzinfo=UTC)}, "schedule_time"),
+    ],
+)
+def test_values_beyond_what_time_can_hold_are_refused(
+    extra: dict[str, object], field: str
+) -> None:
+    spec = TriggerSpec(trigger_type="scheduled", **extra)  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidInputError) as caught:
+        Trigger.create(OWNER, spec, NOW)
+
+    assert caught.value.field == field
+
+
+def test_an_empty_update_records_nothing() -> None:
+    trigger = recurring()
+    trigger.collect_events()
+
+    trigger.update(OWNER, {}, at(1))
+
+    assert trigger.collect_events() == []

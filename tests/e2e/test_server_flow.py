@@ -43,10 +43,10 @@ class Server:
             "EVENTTRIGGER_PORT": str(self.port),
             "EVENTTRIGGER_POLL_INTERVAL_SECONDS": "0.2",
         }
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(script), "serve"], env=env, stdout=log, stderr=log
-        )
+        with open(self.data_dir / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(script), "serve"], env=env, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

@@ -1,0 +1,4 @@
+"""The HTTP API: routes, authentication, error mapping and the OpenAPI document.
+
+``create_app`` in ``api.app`` builds the Starlette application.
+"""
