@@ -7,7 +7,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN mkdir domain projections api eventtrigger \
     && touch domain/__init__.py projections/__init__.py api/__init__.py \
-       eventtrigger/__init__.py scheduler_loop.py \
+       eventtrigger/__init__.py scheduler_loop.py retention.py \
     && pip install --no-cache-dir . \
     && pip uninstall --yes eventtrigger
 
@@ -15,7 +15,7 @@ COPY domain ./domain
 COPY projections ./projections
 COPY api ./api
 COPY eventtrigger ./eventtrigger
-COPY scheduler_loop.py ./
+COPY scheduler_loop.py retention.py ./
 RUN pip install --no-cache-dir --no-deps . \
     && mkdir -p /app/var && chown eventtrigger /app/var
 

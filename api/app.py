@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from api import auth, event_logs, health, seed, triggers
+from api import auth, event_logs, health, seed, signing_secrets, triggers
 from api.access_log import AccessLogMiddleware
 from api.auth import LoginLimiter, TokenIssuer
 from api.context import ApiContext
@@ -25,6 +25,7 @@ from eventtrigger.settings import Settings
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+BackgroundJob = Callable[[], Awaitable[None]]
 
 
 class Scheduler(Protocol):
@@ -38,9 +39,16 @@ class Scheduler(Protocol):
 
 
 def create_app(
-    service: TriggerService, settings: Settings, scheduler: Scheduler | None = None
+    service: TriggerService,
+    settings: Settings,
+    scheduler: Scheduler | None = None,
+    background: Sequence[BackgroundJob] = (),
 ) -> Starlette:
-    """The HTTP API over ``service``; with ``scheduler``, also runs its loop."""
+    """The HTTP API over ``service``; with ``scheduler``, also runs its loop.
+
+    Each of ``background`` (retention, delivery) runs as a task for as long as
+    the application does.
+    """
     context = ApiContext(
         service=service,
         settings=settings,
@@ -57,6 +65,7 @@ def create_app(
         routes=[
             *auth.routes,
             *triggers.routes,
+            *signing_secrets.routes,
             *event_logs.routes,
             *seed.routes,
             *health.routes,
@@ -68,33 +77,45 @@ def create_app(
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=_lifespan(service, scheduler),
+        lifespan=_lifespan(service, scheduler, background),
     )
     app.state.context = context
     return app
 
 
-def _lifespan(service: TriggerService, scheduler: Scheduler | None) -> Lifespan:
+def _lifespan(
+    service: TriggerService,
+    scheduler: Scheduler | None,
+    background: Sequence[BackgroundJob],
+) -> Lifespan:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if scheduler is None:
-            yield
-            return
-        wake = scheduler.wake
-        service.after_save.append(wake)
-        task = asyncio.create_task(scheduler.run(), name="scheduler")
-        task.add_done_callback(_report_stop)
+        tasks = [
+            asyncio.create_task(job(), name=getattr(job, "__qualname__", "job"))
+            for job in background
+        ]
+        wake = scheduler.wake if scheduler is not None else None
+        if scheduler is not None and wake is not None:
+            service.after_save.append(wake)
+            tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+        for task in tasks:
+            task.add_done_callback(_report_stop)
         try:
             yield
         finally:
-            task.cancel()
-            # wait() neither raises the cancellation nor a crash logged earlier.
-            await asyncio.wait([task])
-            service.after_save.remove(wake)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                # wait() neither raises the cancellation nor a crash logged earlier.
+                await asyncio.wait(tasks)
+            if wake is not None:
+                service.after_save.remove(wake)
 
     return lifespan
 
 
 def _report_stop(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("the scheduler loop stopped", exc_info=task.exception())
+        log.error(
+            "background task %s stopped", task.get_name(), exc_info=task.exception()
+        )

@@ -140,6 +140,7 @@ async def current_user(request: Request) -> str:
 )
 async def register(request: Request) -> JSONResponse:
     credentials = await _credentials(request)
+    _check_new_username(credentials.username)
     service = context_of(request).service
     user_id = await run_in_threadpool(
         service.register_user, credentials.username, credentials.password
@@ -184,6 +185,17 @@ async def _credentials(request: Request) -> Credentials:
             raise
         # The old client shows this exact sentence for any missing part.
         raise InvalidInputError(CREDENTIALS_REQUIRED, field=field) from None
+
+
+def _check_new_username(username: str) -> None:
+    # Names that differ only by invisible characters would fool people.
+    if username != username.strip() or any(
+        ord(char) < 0x20 or ord(char) == 0x7F for char in username
+    ):
+        raise InvalidInputError(
+            "username must not start or end with spaces or hold control characters",
+            field="username",
+        )
 
 
 def _bearer_token(header: str | None) -> str:

@@ -80,7 +80,17 @@ async def list_event_logs(request: Request) -> JSONResponse:
     next_cursor = None
     if len(rows) > query.limit:
         next_cursor = encode_cursor(EVENT_LOGS, [page[-1]["position"]])
-    items = [present_firing(row, state_of(row, now, context.settings)) for row in page]
+    deliveries = await run_in_threadpool(
+        context.service.delivery_states, [row["firing_id"] for row in page]
+    )
+    items = [
+        present_firing(
+            row,
+            state_of(row, now, context.settings),
+            deliveries.get(row["firing_id"]),
+        )
+        for row in page
+    ]
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 

@@ -61,8 +61,12 @@ def present_trigger(row: Any) -> dict[str, Any]:
     }
 
 
-def present_firing(row: Any, state: str) -> dict[str, Any]:
-    """An event-log row; ``state`` is worked out from the clock by the caller."""
+def present_firing(row: Any, state: str, delivery: Any = None) -> dict[str, Any]:
+    """An event-log row; ``state`` is worked out from the clock by the caller.
+
+    ``delivery`` is the firing's outbox row; a firing without an endpoint has
+    none, and its entry says ``"delivery": null``.
+    """
     return {
         "firing_id": row["firing_id"],
         "trigger_id": row["trigger_id"],
@@ -76,6 +80,29 @@ def present_firing(row: Any, state: str) -> dict[str, Any]:
         "api_payload": json.loads(row["payload"]),
         "status": FIRING_STATUS,
         "state": state,
+        "delivery": present_delivery(delivery) if delivery is not None else None,
+    }
+
+
+def present_delivery(row: Any) -> dict[str, Any]:
+    """How a firing's delivery stands: pending, delivered or failed."""
+    return {
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "last_status_code": row["last_status_code"],
+        "last_error": row["last_error"],
+        "last_attempt_at": instant(row["last_attempt_at"]),
+        "next_attempt_at": instant(row["next_attempt_at"]),
+    }
+
+
+def present_delivery_history(row: Any, events: list[Any]) -> dict[str, Any]:
+    """One firing's delivery: where it went, how it stands, every attempt."""
+    return {
+        "firing_id": row["firing_id"],
+        "endpoint": row["endpoint"],
+        **present_delivery(row),
+        "events": [present_event(e) for e in events],
     }
 
 
@@ -95,6 +122,20 @@ def present_new_firing(firing: Firing, payload: Any) -> dict[str, Any]:
         "api_payload": payload,
         "status": FIRING_STATUS,
         "state": "active",
+        "delivery": _new_delivery(firing),
+    }
+
+
+def _new_delivery(firing: Firing) -> dict[str, Any] | None:
+    if firing.endpoint is None:
+        return None
+    return {
+        "status": "pending",
+        "attempts": 0,
+        "last_status_code": None,
+        "last_error": None,
+        "last_attempt_at": None,
+        "next_attempt_at": format_instant(firing.fired_at),
     }
 
 

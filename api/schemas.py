@@ -33,7 +33,7 @@ MAX_USERNAME_LENGTH = 150
 MAX_PASSWORD_LENGTH = 1024
 
 TRIGGER_ID_MESSAGE = "trigger_id must be a trigger id as given when it was created"
-_DECIMAL = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*")
+_DECIMAL = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*", re.ASCII)
 
 
 def number_from_text(value: Any) -> Any:
@@ -171,7 +171,7 @@ class Credentials(BaseModel):
 class TriggerPageQuery(BaseModel):
     """A page of the caller's triggers, oldest first."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(100, ge=1, le=500, description="Triggers per page.")
     cursor: str | None = Field(None, description="next_cursor of the page before.")
@@ -180,7 +180,7 @@ class TriggerPageQuery(BaseModel):
 class EventLogQuery(BaseModel):
     """A page of the caller's event log, newest firing first."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     state: Literal["active", "archived"] | None = Field(
         None, description="active: fired in the last 2 h; archived: up to 48 h."
@@ -193,7 +193,7 @@ class EventLogQuery(BaseModel):
 class UpcomingQuery(BaseModel):
     """How many future fire times to list, and after which instant."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     count: int = Field(10, ge=1, le=1000, description="How many fire times.")
     after: Instant | None = Field(None, description="Start here instead of now.")

@@ -24,6 +24,7 @@ from api.cursors import TRIGGERS, decode_trigger_cursor, encode_cursor
 from api.event_logs import state_of
 from api.openapi import operation
 from api.presenters import (
+    present_delivery_history,
     present_event,
     present_fire_time,
     present_firing,
@@ -148,7 +149,8 @@ def _fire(
     for row in recent:
         if row["firing_id"] == firing.firing_id:
             state = state_of(row, service.clock(), context.settings)
-            return present_firing(row, state)
+            delivery = service.delivery_states([firing.firing_id])
+            return present_firing(row, state, delivery.get(firing.firing_id))
     # Only a burst of other firings of this trigger in between lands here.
     if payload is None:
         spec = json.loads(service.trigger_row(user_id, trigger_id)["spec"])
@@ -266,9 +268,37 @@ async def trigger_history(request: Request) -> JSONResponse:
     trigger_id = trigger_id_in(request)
     service = context_of(request).service
     events = await run_in_threadpool(service.history, user_id, trigger_id)
+    deliveries = await run_in_threadpool(service.delivery_history, user_id, trigger_id)
     return JSONResponse(
-        {"trigger_id": trigger_id, "events": [present_event(e) for e in events]}
+        {
+            "trigger_id": trigger_id,
+            "events": [present_event(e) for e in events],
+            "archived": present_archived(trigger_id, events),
+            "deliveries": [present_delivery_history(*d) for d in deliveries],
+        }
     )
+
+
+def present_archived(trigger_id: str, events: list[Any]) -> dict[str, Any] | None:
+    """Which versions compaction moved to archive files, and how to read them."""
+    present = [e.originator_version for e in events]
+    missing = sorted(set(range(1, present[-1] + 1)) - set(present)) if present else []
+    if not missing:
+        return None
+    ranges: list[list[int]] = []
+    for version in missing:
+        if ranges and ranges[-1][1] == version - 1:
+            ranges[-1][1] = version
+        else:
+            ranges.append([version, version])
+    return {
+        "event_count": len(missing),
+        "versions": ranges,
+        "message": (
+            "These events were moved to archive files; "
+            f"run `eventtrigger replay {trigger_id}` to read the whole history"
+        ),
+    }
 
 
 @operation(

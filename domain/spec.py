@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from domain.errors import InvalidInputError, InvalidScheduleError
 from domain.schedule import API, CRON, SCHEDULED, Schedule, validate_cron
@@ -19,6 +20,10 @@ MAX_INTERVAL_MINUTES = 5 * 366 * 24 * 60
 MAX_GRACE_SECONDS = 366 * 24 * 3600
 EARLIEST_YEAR = 1970
 LATEST_YEAR = 2999
+MAX_ENDPOINT_LENGTH = 2048
+ENDPOINT_MESSAGE = (
+    "api_endpoint must be an http or https URL, such as https://example.com/"
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class TriggerSpec:
                 field="trigger_type",
             )
         load_zone(self.timezone)
+        self._check_endpoint()
         self._check_numbers()
         self._check_bounds()
         if self.kind == SCHEDULED:
@@ -107,6 +113,17 @@ class TriggerSpec:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def _check_endpoint(self) -> None:
+        if self.api_endpoint is None:
+            return
+        if not isinstance(self.api_endpoint, str) or not is_http_url(self.api_endpoint):
+            raise InvalidInputError(ENDPOINT_MESSAGE, field="api_endpoint")
+        if len(self.api_endpoint) > MAX_ENDPOINT_LENGTH:
+            raise InvalidInputError(
+                f"api_endpoint must be at most {MAX_ENDPOINT_LENGTH} characters",
+                field="api_endpoint",
+            )
 
     def _check_numbers(self) -> None:
         if self.interval is not None and not self.interval > 0:
@@ -157,6 +174,18 @@ class TriggerSpec:
                 "A recurring trigger needs an interval in minutes",
                 field="interval",
             )
+
+
+def is_http_url(text: str) -> bool:
+    """An absolute http(s) URL with a host, a valid port and no blanks."""
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # reading it checks the port number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def check_not_in_past(spec: TriggerSpec, now: datetime) -> None:

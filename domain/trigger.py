@@ -63,6 +63,7 @@ class Firing:
     due_at: datetime | None
     fired_at: datetime
     is_test: bool
+    endpoint: str | None = None
 
 
 class Trigger(Aggregate):
@@ -119,6 +120,7 @@ class Trigger(Aggregate):
         misfired: bool
         next_due_at: datetime | None
         actor: str | None
+        endpoint: str | None
 
         def apply(self, trigger: Trigger) -> None:
             if self.is_test:
@@ -148,6 +150,14 @@ class Trigger(Aggregate):
             trigger.status = COMPLETED
             trigger.next_due_at = None
 
+    class SigningSecretRotated(Aggregate.Event):
+        actor: str
+        generation: int
+
+        def apply(self, trigger: Trigger) -> None:
+            trigger.signing_generation = self.generation
+            trigger.signing_rotated_at = self.timestamp
+
     class Deleted(Aggregate.Event):
         actor: str
 
@@ -172,6 +182,9 @@ class Trigger(Aggregate):
         self.last_fired_at: datetime | None = None
         self.last_due_at: datetime | None = None
         self.paused_due_at: datetime | None = None
+        # The signing secret is derived from (id, generation), never stored.
+        self.signing_generation = 1
+        self.signing_rotated_at: datetime | None = None
 
     # Commands ------------------------------------------------------------
 
@@ -258,6 +271,15 @@ class Trigger(Aggregate):
         self._check_owner(actor)
         self.trigger_event(self.Deleted, timestamp=now, actor=actor)
 
+    def rotate_signing_secret(self, actor: str, now: datetime) -> int:
+        """Move to a new signing secret; the old one signs too for a grace period."""
+        self._check_owner(actor)
+        generation = self.signing_generation + 1
+        self.trigger_event(
+            self.SigningSecretRotated, timestamp=now, actor=actor, generation=generation
+        )
+        return generation
+
     def fire_by_hand(
         self,
         actor: str,
@@ -305,9 +327,13 @@ class Trigger(Aggregate):
         assert missed is not None
         grace = timedelta(seconds=self.spec.misfire_grace_seconds)
         latest_on_time = now - missed.last <= grace
+        all_on_time = now - missed.first <= grace
         policy = self.spec.misfire_policy
-        if missed.count == 1 and latest_on_time:
-            firings = [self._fire_scheduled(due_at, now, schedule)]
+        if all_on_time and missed.count <= fire_all_limit:
+            # Late by less than the grace is simply late: each due time fires.
+            firings = self._fire_each_missed(
+                missed, now, schedule, fire_all_limit, misfired=False
+            )
         elif policy == "skip":
             firings = self._skip_missed(missed, latest_on_time, now, schedule)
         elif policy == "fire_all":
@@ -386,7 +412,12 @@ class Trigger(Aggregate):
         return []
 
     def _fire_each_missed(
-        self, missed: Any, now: datetime, schedule: Schedule, limit: int
+        self,
+        missed: Any,
+        now: datetime,
+        schedule: Schedule,
+        limit: int,
+        misfired: bool = True,
     ) -> list[Firing]:
         due_times = _recent_due_times(schedule, missed, limit)
         if due_times[0] != missed.first:
@@ -414,7 +445,7 @@ class Trigger(Aggregate):
                     due_at=due,
                     payload=self.spec.api_payload,
                     next_due_at=following,
-                    misfired=True,
+                    misfired=misfired,
                 )
             )
             if self._max_fires_reached():
@@ -451,8 +482,17 @@ class Trigger(Aggregate):
             misfired=misfired,
             next_due_at=next_due_at,
             actor=actor,
+            endpoint=self.spec.api_endpoint,
         )
-        return Firing(firing_id, self.trigger_id, reason, due_at, now, is_test)
+        return Firing(
+            firing_id,
+            self.trigger_id,
+            reason,
+            due_at,
+            now,
+            is_test,
+            endpoint=self.spec.api_endpoint,
+        )
 
     def _complete_if_exhausted(self, now: datetime) -> None:
         if self.status != ACTIVE:

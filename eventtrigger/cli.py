@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from eventtrigger import tools
 from eventtrigger.logs import configure_logging
 from eventtrigger.settings import Settings, SettingsError, load_settings
 
@@ -30,6 +31,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         default="all",
         help="all: API and scheduler in one process (default)",
     )
+    tools.add_commands(commands)
     return parser
 
 
@@ -37,27 +39,41 @@ def serve(settings: Settings, host: str, port: int, role: str) -> None:
     import uvicorn
 
     from api.app import create_app
+    from eventtrigger.delivery import DeliveryWorker
     from eventtrigger.service import TriggerService
+    from retention import ArchiveStore, RetentionJob
     from scheduler_loop import SchedulerLoop
 
     service = TriggerService(settings)
     scheduler = None
+    background = []
     if role in ("all", "scheduler"):
         scheduler = SchedulerLoop(
             service,
             batch_size=settings.scheduler_batch_size,
             poll_interval=settings.poll_interval_seconds,
         )
+        retention = RetentionJob(
+            service,
+            ArchiveStore(settings.archive_path),
+            settings.retention_interval_seconds,
+        )
+        background.append(retention.run)
+        background.append(DeliveryWorker(service, settings).run)
     log.info(
         "starting",
         extra={"role": role, "database": str(settings.sqlite_path)},
     )
     if role == "scheduler":
         assert scheduler is not None
-        asyncio.run(scheduler.run())
+        asyncio.run(_run_together([scheduler.run, *background]))
         return
-    app = create_app(service, settings, scheduler=scheduler)
+    app = create_app(service, settings, scheduler=scheduler, background=background)
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+
+
+async def _run_together(jobs: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    await asyncio.gather(*(job() for job in jobs))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,11 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = build_parser(settings).parse_args(argv)
     configure_logging(settings.log_level, settings.log_format)
-    if args.command == "serve":
-        try:
-            serve(settings, args.host, args.port, args.role)
-        except KeyboardInterrupt:
-            pass
+    if args.command != "serve":
+        return int(args.handler(args, settings))
+    try:
+        serve(settings, args.host, args.port, args.role)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

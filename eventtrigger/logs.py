@@ -10,11 +10,23 @@ import logging
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has; anything else on a record came from extra=.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# uvicorn adds a coloured copy of its message, which no log file wants.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+# Control characters from a request (a path with %0a in it) must not be able
+# to start a forged line of their own.
+_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+
+
+def escape_controls(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,11 +47,13 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        line = escape_controls(super().formatMessage(record))
         extras = _extras(record)
         if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+            line += " " + " ".join(
+                f"{k}={escape_controls(str(v))}" for k, v in extras.items()
+            )
         return line
 
 

@@ -7,9 +7,11 @@ commands; none of them writes events another way.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -27,21 +29,28 @@ from domain.spec import TriggerSpec, spec_from_record, spec_to_record
 from domain.trigger import ACTIVE, Firing, Trigger, trigger_id_from
 from domain.user import User
 from eventtrigger.clock import Clock, utc_now
+from eventtrigger.delivery_commands import DeliveryCommands
 from eventtrigger.passwords import hash_password, verify_password
 from eventtrigger.settings import Settings
+from eventtrigger.signing import SigningKeys
 from projections.database import Database
+from projections.deliveries import DeliveriesProjection, DeliveriesView
 from projections.event_log import EventLogProjection, EventLogView
 from projections.runner import ProjectionRunner
 from projections.trigger_list import TriggerListProjection, TriggerListView
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+# How often a command is retried when another writer got to its trigger first.
+COMMAND_ATTEMPTS = 5
+
 # Verifying against this keeps a login for an unknown name as slow as one
 # for a known name, so response times do not reveal which names exist.
 _UNKNOWN_USER_HASH = hash_password("unknown user")
 
 
-class TriggerService(Application):
+class TriggerService(DeliveryCommands, Application):
     """Commands on users and triggers, and the read models they feed."""
 
     name = "EventTrigger"
@@ -51,7 +60,7 @@ class TriggerService(Application):
         self.clock = clock
         self.snapshotting_intervals = {Trigger: settings.snapshot_interval}
         path = settings.sqlite_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private_file(path)
         super().__init__(
             {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -65,11 +74,13 @@ class TriggerService(Application):
             database,
             self.recorder,
             self.mapper,
-            [TriggerListProjection(), EventLogProjection()],
+            [TriggerListProjection(), EventLogProjection(), DeliveriesProjection()],
         )
         self.projections.create_tables()
         self.trigger_list = TriggerListView(database)
         self.event_log = EventLogView(database)
+        self.deliveries = DeliveriesView(database)
+        self.signing = SigningKeys(settings)
         self.after_save: list[Callable[[], None]] = []
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -118,6 +129,7 @@ class TriggerService(Application):
 
     def create_trigger(self, owner_id: str, spec: TriggerSpec) -> Trigger:
         trigger = Trigger.create(owner_id, spec, self.clock())
+        self.check_endpoint_target(spec.api_endpoint)
         self.save(trigger)
         log.info(
             "trigger created",
@@ -128,27 +140,26 @@ class TriggerService(Application):
     def update_trigger(
         self, owner_id: str, trigger_id: str, changes: dict[str, Any]
     ) -> Trigger:
-        trigger = self.get_trigger(owner_id, trigger_id)
-        trigger.update(owner_id, changes, self.clock())
-        self.save(trigger)
+        self.check_endpoint_target(changes.get("api_endpoint"))
+        trigger, _ = self._change(
+            owner_id, trigger_id, lambda t: t.update(owner_id, changes, self.clock())
+        )
         return trigger
 
     def pause_trigger(self, owner_id: str, trigger_id: str) -> Trigger:
-        trigger = self.get_trigger(owner_id, trigger_id)
-        trigger.pause(owner_id, self.clock())
-        self.save(trigger)
+        trigger, _ = self._change(
+            owner_id, trigger_id, lambda t: t.pause(owner_id, self.clock())
+        )
         return trigger
 
     def resume_trigger(self, owner_id: str, trigger_id: str) -> Trigger:
-        trigger = self.get_trigger(owner_id, trigger_id)
-        trigger.resume(owner_id, self.clock())
-        self.save(trigger)
+        trigger, _ = self._change(
+            owner_id, trigger_id, lambda t: t.resume(owner_id, self.clock())
+        )
         return trigger
 
     def delete_trigger(self, owner_id: str, trigger_id: str) -> None:
-        trigger = self.get_trigger(owner_id, trigger_id)
-        trigger.delete(owner_id, self.clock())
-        self.save(trigger)
+        self._change(owner_id, trigger_id, lambda t: t.delete(owner_id, self.clock()))
         log.info("trigger deleted", extra={"trigger_id": trigger_id})
 
     def fire_trigger(
@@ -160,14 +171,39 @@ class TriggerService(Application):
         is_test: bool = False,
     ) -> Firing:
         """Fire by hand (``manual``, or ``api`` for an api trigger) or as a test."""
-        trigger = self.get_trigger(owner_id, trigger_id)
-        reason = "api" if trigger.spec.kind == API else "manual"
-        firing = trigger.fire_by_hand(
-            owner_id, self.clock(), reason=reason, payload=payload, is_test=is_test
-        )
-        self.save(trigger)
+
+        def fire(trigger: Trigger) -> Firing:
+            reason = "api" if trigger.spec.kind == API else "manual"
+            return trigger.fire_by_hand(
+                owner_id, self.clock(), reason=reason, payload=payload, is_test=is_test
+            )
+
+        _, firing = self._change(owner_id, trigger_id, fire)
         _log_firing(firing)
         return firing
+
+    def _change(
+        self, owner_id: str, trigger_id: str, command: Callable[[Trigger], T]
+    ) -> tuple[Trigger, T]:
+        """Run one command on the owner's trigger and save what it recorded.
+
+        When another writer (the scheduler, a second request) recorded an event
+        for this trigger first, the store refuses the save; the command is then
+        run again on the trigger as it now is.
+        """
+        for attempt in range(1, COMMAND_ATTEMPTS + 1):
+            trigger = self.get_trigger(owner_id, trigger_id)
+            result = command(trigger)
+            try:
+                self.save(trigger)
+            except IntegrityError:
+                if attempt == COMMAND_ATTEMPTS:
+                    raise ConflictError(
+                        "The trigger is being changed by someone else; try again"
+                    ) from None
+                continue
+            return trigger, result
+        raise AssertionError("unreachable")
 
     def fire_due(self, due: Sequence[tuple[str, datetime]]) -> list[Firing]:
         """Fire triggers whose due time has come, all in one transaction.
@@ -288,6 +324,16 @@ class SpecAsRecord(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> TriggerSpec:
         return spec_from_record(data)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database owner-only: it holds password hashes and payloads.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _log_firing(firing: Firing) -> None:

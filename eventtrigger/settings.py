@@ -36,6 +36,17 @@ class Settings:
     active_log_seconds: int = 2 * 3600
     archived_log_seconds: int = 48 * 3600
     snapshot_interval: int = 100
+    archive_dir: Path | None = None
+    retention_interval_seconds: float = 600.0
+    signing_key: str = ""
+    secret_grace_seconds: int = 24 * 3600
+    allow_private_targets: bool = False
+    delivery_concurrency: int = 16
+    delivery_timeout_seconds: float = 10.0
+    delivery_backoff_base_seconds: float = 1.0
+    delivery_backoff_cap_seconds: float = 300.0
+    delivery_max_attempts: int = 8
+    delivery_excerpt_bytes: int = 1024
 
     @property
     def sqlite_path(self) -> Path:
@@ -45,6 +56,10 @@ class Settings:
                 f"{PREFIX}DATABASE_URL must start with sqlite:/// (got {url!r})"
             )
         return Path(url.removeprefix("sqlite:///"))
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"
 
     def resolved_jwt_secret(self) -> str:
         """The JWT secret: the setting, or one generated once and kept in data_dir."""
@@ -60,6 +75,16 @@ class Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(secret)
         return secret
+
+
+def flag(raw: str) -> bool:
+    """An on/off setting: 1, true, yes, on or 0, false, no, off."""
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 _FIELDS = {
@@ -80,6 +105,17 @@ _FIELDS = {
     "ACTIVE_LOG_SECONDS": ("active_log_seconds", int),
     "ARCHIVED_LOG_SECONDS": ("archived_log_seconds", int),
     "SNAPSHOT_INTERVAL": ("snapshot_interval", int),
+    "ARCHIVE_DIR": ("archive_dir", Path),
+    "RETENTION_INTERVAL_SECONDS": ("retention_interval_seconds", float),
+    "SIGNING_KEY": ("signing_key", str),
+    "SECRET_GRACE_SECONDS": ("secret_grace_seconds", int),
+    "ALLOW_PRIVATE_TARGETS": ("allow_private_targets", flag),
+    "DELIVERY_CONCURRENCY": ("delivery_concurrency", int),
+    "DELIVERY_TIMEOUT_SECONDS": ("delivery_timeout_seconds", float),
+    "DELIVERY_BACKOFF_BASE_SECONDS": ("delivery_backoff_base_seconds", float),
+    "DELIVERY_BACKOFF_CAP_SECONDS": ("delivery_backoff_cap_seconds", float),
+    "DELIVERY_MAX_ATTEMPTS": ("delivery_max_attempts", int),
+    "DELIVERY_EXCERPT_BYTES": ("delivery_excerpt_bytes", int),
 }
 
 
@@ -99,4 +135,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if settings.log_format not in ("text", "json"):
         raise SettingsError(f"{PREFIX}LOG_FORMAT must be text or json")
+    _check_delivery(settings)
     return settings
+
+
+# Delivery settings that must be positive for the worker to make progress.
+_POSITIVE = {
+    "DELIVERY_CONCURRENCY": "delivery_concurrency",
+    "DELIVERY_TIMEOUT_SECONDS": "delivery_timeout_seconds",
+    "DELIVERY_BACKOFF_BASE_SECONDS": "delivery_backoff_base_seconds",
+    "DELIVERY_BACKOFF_CAP_SECONDS": "delivery_backoff_cap_seconds",
+    "DELIVERY_MAX_ATTEMPTS": "delivery_max_attempts",
+}
+
+
+def _check_delivery(settings: Settings) -> None:
+    for suffix, name in _POSITIVE.items():
+        if not getattr(settings, name) > 0:
+            raise SettingsError(f"{PREFIX}{suffix} must be greater than 0")
+    if settings.secret_grace_seconds < 0 or settings.delivery_excerpt_bytes < 0:
+        raise SettingsError(
+            f"{PREFIX}SECRET_GRACE_SECONDS and {PREFIX}DELIVERY_EXCERPT_BYTES "
+            "must not be negative"
+        )

@@ -17,8 +17,15 @@ class EventLogProjection:
     name = "event_log"
     topics_of = (Trigger.Created, Trigger.Fired)
 
+    # Archived firings have left the log; it is built from the live store.
+    needs_full_history = False
+
     def __init__(self, table: str = TABLE) -> None:
         self.table = table
+
+    @property
+    def tables(self) -> list[str]:
+        return [self.table, f"{self.table}_owners"]
 
     def create_statements(self) -> list[str]:
         return [

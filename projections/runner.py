@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.utils import get_topic
@@ -45,6 +45,11 @@ class EventDecoder(Protocol):
     def to_domain_event(self, stored: Any) -> Any: ...
 
 
+def topics_for(projections: Sequence[Projection]) -> list[str]:
+    """The stored-event topics that any of these projections applies."""
+    return sorted({get_topic(cls) for p in projections for cls in p.topics_of})
+
+
 class ProjectionRunner:
     """Applies new events to each projection and records how far it got.
 
@@ -66,9 +71,7 @@ class ProjectionRunner:
         self.projections = list(projections)
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        self._topics = sorted(
-            {get_topic(cls) for p in self.projections for cls in p.topics_of}
-        )
+        self.topics = topics_for(self.projections)
 
     def create_tables(self) -> None:
         with self.database.transaction(commit=True) as cursor:
@@ -95,6 +98,29 @@ class ProjectionRunner:
                 if count < self.batch_size:
                     return total
 
+    def apply_stream(
+        self,
+        notifications: Iterable[Any],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply notifications from any ordered source (archives merged with the
+        live store, say), in batches, recording positions as ``catch_up`` does.
+        """
+        total = 0
+        batch: list[Any] = []
+        with self._lock:
+            for notification in notifications:
+                batch.append(notification)
+                if len(batch) >= self.batch_size:
+                    total += self._apply_notifications(batch)
+                    batch = []
+                    if progress is not None:
+                        progress(total)
+            total += self._apply_notifications(batch)
+        if progress is not None:
+            progress(total)
+        return total
+
     def positions(self) -> dict[str, int]:
         rows = self.database.fetch_all(
             f"SELECT name, notification_id FROM {POSITIONS_TABLE}"
@@ -111,8 +137,11 @@ class ProjectionRunner:
     def _apply_next_batch(self) -> int:
         start = min(self.positions().get(p.name, 0) for p in self.projections)
         notifications = self.source.select_notifications(
-            start + 1, self.batch_size, topics=self._topics
+            start + 1, self.batch_size, topics=self.topics
         )
+        return self._apply_notifications(notifications)
+
+    def _apply_notifications(self, notifications: Sequence[Any]) -> int:
         if not notifications:
             return 0
         events = [(n.id, self.decoder.to_domain_event(n)) for n in notifications]

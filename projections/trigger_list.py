@@ -25,10 +25,19 @@ class TriggerListProjection:
         Trigger.Skipped,
         Trigger.Completed,
         Trigger.Deleted,
+        # Changes only version and updated_at, which must not lag the history.
+        Trigger.SigningSecretRotated,
     )
+
+    # Its fire counts come from every firing, archived ones included.
+    needs_full_history = True
 
     def __init__(self, table: str = TABLE) -> None:
         self.table = table
+
+    @property
+    def tables(self) -> list[str]:
+        return [self.table]
 
     def create_statements(self) -> list[str]:
         return [

@@ -6,7 +6,9 @@ import pytest
 
 from domain.errors import ConflictError, NotFoundError
 from domain.spec import TriggerSpec
+from domain.trigger import Trigger
 from eventtrigger.service import TriggerService
+from eventtrigger.settings import Settings
 from projections.event_log import EventLogProjection
 from projections.runner import ProjectionRunner
 from projections.trigger_list import TriggerListProjection
@@ -188,3 +190,36 @@ def test_a_failed_catch_up_applies_nothing_and_retries_exactly_once(
         "SELECT firing_id FROM event_log_flaky"
     )
     assert len(rows) == 2
+
+
+def test_a_command_losing_a_race_runs_again_on_the_new_state(
+    service: TriggerService, settings: Settings, clock: FakeClock
+) -> None:
+    trigger = service.create_trigger("owner", api_trigger())
+    other_writer = TriggerService(settings, clock=clock)
+    attempts = []
+
+    def pause_after_someone_fires(current: Trigger) -> None:
+        attempts.append(current.version)
+        if len(attempts) == 1:
+            other_writer.fire_trigger("owner", trigger.trigger_id)
+        current.pause("owner", clock())
+
+    service._change("owner", trigger.trigger_id, pause_after_someone_fires)
+
+    events = [type(e).__name__ for e in service.events.get(trigger.id)]
+    assert attempts == [1, 2]
+    assert events == ["Created", "Fired", "Paused"]
+    other_writer.close()
+
+
+def test_the_database_is_readable_by_its_owner_only(
+    service: TriggerService, settings: Settings
+) -> None:
+    service.register_user("ada", "pw")
+
+    mode = settings.sqlite_path.stat().st_mode & 0o777
+    wal_mode = settings.sqlite_path.with_name("eventtrigger.db-wal").stat().st_mode
+
+    assert mode == 0o600
+    assert wal_mode & 0o777 == 0o600

@@ -231,3 +231,15 @@ def test_passwords_and_tokens_stay_out_of_the_log(
 
     assert PASSWORD not in caplog.text
     assert token not in caplog.text
+
+
+@pytest.mark.parametrize("username", [" ada", "ada ", "a\x00da", "ad\na"])
+def test_register_refuses_names_with_invisible_characters(
+    client: TestClient, username: str
+) -> None:
+    answer = client.post(
+        "/auth/register", json={"username": username, "password": "pw"}
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "username"

@@ -388,3 +388,31 @@ def test_an_unexpected_failure_answers_500_without_details(
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert record.exc_info is not None
     assert record.getMessage() == "unhandled error on GET /api/v1/triggers"
+
+
+@pytest.mark.parametrize("interval", ["３０", "٣٠"])
+def test_interval_digits_must_be_ascii(
+    client: TestClient, login: Callable[[str], dict[str, str]], interval: str
+) -> None:
+    headers = login("ada")
+
+    answer = client.post(
+        "/trigger/create-trigger",
+        headers=headers,
+        json={"trigger_type": "scheduled", "interval": interval},
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "interval"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/triggers?state=bogus", "/api/v1/event-logs?trigger=x"]
+)
+def test_unknown_query_parameters_are_refused(
+    client: TestClient, login: Callable[[str], dict[str, str]], path: str
+) -> None:
+    answer = client.get(path, headers=login("ada"))
+
+    assert answer.status_code == 400
+    assert answer.json()["field"] in ("state", "trigger")

@@ -32,7 +32,7 @@ def test_every_route_and_method_is_documented(
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == served
-    assert len(served) == 25
+    assert len(served) == 27
 
 
 def test_bodies_come_from_the_request_schemas(client: TestClient) -> None:

@@ -38,6 +38,7 @@ def test_a_new_firing_without_its_log_row_has_the_same_shape() -> None:
         "api_payload": {"a": 1},
         "status": "triggered",
         "state": "active",
+        "delivery": None,
     }
 
 

@@ -265,6 +265,7 @@ def test_fire_records_a_firing_with_the_payload_sent(
         "api_payload": [1, "x"],
         "status": "triggered",
         "state": "active",
+        "delivery": None,
     }
     assert without_body.json()["api_payload"] == {"stored": True}
     after = client.get(url, headers=alice).json()
@@ -372,6 +373,7 @@ def test_history_lists_the_domain_events(
         "misfired": False,
         "next_due_at": None,
         "actor": alice_id,
+        "endpoint": None,
     }
 
 

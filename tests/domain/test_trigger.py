@@ -367,3 +367,15 @@ def test_an_empty_update_records_nothing() -> None:
     trigger.update(OWNER, {}, at(1))
 
     assert trigger.collect_events() == []
+
+
+def test_several_due_times_all_within_grace_each_fire_as_plainly_late() -> None:
+    trigger = recurring(every=0.5, misfire_grace_seconds=120)
+    trigger.collect_events()
+
+    firings = trigger.fire_due(at(5), at(6.25))
+
+    fired = trigger.collect_events()
+    assert [f.due_at for f in firings] == [at(5), at(5.5), at(6)]
+    assert {(e.misfired, e.covered_count) for e in fired} == {(False, 1)}
+    assert trigger.next_due_at == at(6.5)

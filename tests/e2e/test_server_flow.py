@@ -29,23 +29,28 @@ def free_port() -> int:
 class Server:
     """`eventtrigger serve` on a free loopback port, with its own data folder."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, role: str = "all") -> None:
         script = Path(sys.executable).with_name("eventtrigger")
         env = {
             **os.environ,
             "EVENTTRIGGER_DATA_DIR": str(self.data_dir),
             "EVENTTRIGGER_PORT": str(self.port),
             "EVENTTRIGGER_POLL_INTERVAL_SECONDS": "0.2",
+            **self.env,
         }
         with open(self.data_dir / "server.log", "ab") as log:
             self.process = subprocess.Popen(
-                [str(script), "serve"], env=env, stdout=log, stderr=log
+                [str(script), "serve", "--role", role],
+                env=env,
+                stdout=log,
+                stderr=log,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

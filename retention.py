@@ -1,0 +1,408 @@
+"""Retention: old firings leave the live store for verifiable archive files.
+
+An event-log entry is ``active`` for two hours after its firing, ``archived``
+until 48 hours, then leaves the log (both are settings; the state is worked out
+from the firing's age when the log is read). Past that horizon, compaction moves
+the ``Fired`` events themselves out of the live store into append-only archive
+files: gzip-compressed JSON lines, each listed in a manifest with its SHA-256,
+event count, notification-id range and time range, every manifest entry carrying
+the hash of the one before it.
+
+The order makes a crash harmless: snapshot every touched trigger first (so its
+state never needs the events again), write and fsync the archive and then the
+manifest, and only then delete the events and their log rows in one
+transaction. A re-run first finishes the newest archive's deletion, so events
+end in the store, the archive or both, and never in two archives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.jsonl"
+GENESIS_HASH = "0" * 64
+# SQLite allows a bounded number of bound parameters per statement.
+DELETE_CHUNK = 500
+
+
+class ArchiveIntegrityError(Exception):
+    """Raised when an archive file or the manifest chain does not verify."""
+
+    def __init__(self, message: str, file: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+
+
+@dataclass(frozen=True)
+class ArchivedEvent:
+    """One stored event as an archive keeps it: exactly the bytes the store had."""
+
+    notification_id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+    def to_line(self) -> bytes:
+        record = {
+            "id": self.notification_id,
+            "originator_id": self.originator_id,
+            "originator_version": self.originator_version,
+            "topic": self.topic,
+            "state": self.state.decode(),
+        }
+        return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> ArchivedEvent:
+        record = json.loads(line)
+        return cls(
+            record["id"],
+            record["originator_id"],
+            record["originator_version"],
+            record["topic"],
+            record["state"].encode(),
+        )
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ArchiveStore:
+    """The archive folder: numbered files and the chained manifest."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / MANIFEST
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.manifest_path.exists():
+            return []
+        with self.manifest_path.open("rb") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def write_file(self, events: list[ArchivedEvent]) -> tuple[str, str]:
+        """Write the next numbered archive file, fsynced; return name and SHA-256.
+
+        A file left by a run that stopped before its manifest entry is simply
+        written over: it was never listed, so nothing refers to it.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"events-{len(self.entries()) + 1:06d}.jsonl.gz"
+        raw = b"".join(event.to_line() for event in events)
+        # mtime=0 keeps the file a pure function of its events.
+        compressed = gzip.compress(raw, mtime=0)
+        _write_synced(self.folder / name, compressed)
+        return name, hashlib.sha256(compressed).hexdigest()
+
+    def append_entry(
+        self,
+        name: str,
+        sha256: str,
+        events: list[ArchivedEvent],
+        first_at: str,
+        last_at: str,
+    ) -> dict[str, Any]:
+        """List a written file in the manifest, chained to the entry before."""
+        entries = self.entries()
+        entry = {
+            "sequence": len(entries) + 1,
+            "file": name,
+            "sha256": sha256,
+            "events": len(events),
+            "first_id": events[0].notification_id,
+            "last_id": events[-1].notification_id,
+            "first_at": first_at,
+            "last_at": last_at,
+            "prev_hash": entries[-1]["hash"] if entries else GENESIS_HASH,
+        }
+        entry["hash"] = entry_hash(entry)
+        _append_synced(self.manifest_path, json.dumps(entry, sort_keys=True) + "\n")
+        return entry
+
+    def read(self, entry: dict[str, Any]) -> list[ArchivedEvent]:
+        data = gzip.decompress((self.folder / entry["file"]).read_bytes())
+        return [ArchivedEvent.from_line(line) for line in data.splitlines() if line]
+
+    def iter_events(self) -> Iterator[ArchivedEvent]:
+        for entry in self.entries():
+            yield from self.read(entry)
+
+    def verify(self) -> list[dict[str, Any]]:
+        """Check every file and the chain; raise naming the first file at fault."""
+        previous = GENESIS_HASH
+        entries = self.entries()
+        for entry in entries:
+            name = entry.get("file", "?")
+            if entry.get("prev_hash") != previous:
+                raise ArchiveIntegrityError("manifest chain is broken", name)
+            if entry_hash(entry) != entry.get("hash"):
+                raise ArchiveIntegrityError("manifest entry was changed", name)
+            self._verify_file(entry)
+            previous = entry["hash"]
+        return entries
+
+    def _verify_file(self, entry: dict[str, Any]) -> None:
+        name = entry["file"]
+        path = self.folder / name
+        if not path.exists():
+            raise ArchiveIntegrityError("archive file is missing", name)
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            raise ArchiveIntegrityError("archive file does not match its SHA-256", name)
+        try:
+            events = self.read(entry)
+        except (OSError, ValueError, KeyError) as error:
+            raise ArchiveIntegrityError(
+                f"archive file unreadable: {error}", name
+            ) from None
+        ids = (
+            (events[0].notification_id, events[-1].notification_id) if events else None
+        )
+        if len(events) != entry["events"] or ids != (
+            entry["first_id"],
+            entry["last_id"],
+        ):
+            raise ArchiveIntegrityError("archive contents differ from manifest", name)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    _sync_folder(path.parent)
+
+
+def _append_synced(path: Path, text: str) -> None:
+    with path.open("ab") as handle:
+        handle.write(text.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    # A new file's name is durable only once its folder is synced too.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# Compaction -------------------------------------------------------------------
+
+
+@dataclass
+class CompactionReport:
+    """What one compaction run did."""
+
+    archived_events: int = 0
+    files: list[str] = field(default_factory=list)
+    snapshots_taken: int = 0
+    finished_previous: int = 0
+
+
+StepHook = Callable[[str], None]
+
+
+def _no_hook(step: str) -> None:
+    return None
+
+
+class Compactor:
+    """Moves firings older than the horizon from the live store to archives.
+
+    ``service`` is the application service: its recorder, its projections'
+    database, and its ``take_snapshot``. ``after_step`` is called with the
+    name of each step as it completes, so a test can stop the process there.
+    """
+
+    def __init__(
+        self,
+        service: Any,
+        archive: ArchiveStore,
+        *,
+        batch_size: int = 100_000,
+        after_step: StepHook = _no_hook,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.archive = archive
+        self.batch_size = batch_size
+        self.after_step = after_step
+        self.progress = progress
+        self.database = service.projections.database
+
+    def run(self, horizon: datetime) -> CompactionReport:
+        report = CompactionReport()
+        report.finished_previous = self.finish_newest_archive()
+        self.service.projections.catch_up()
+        while True:
+            rows = self._candidates(horizon)
+            if not rows:
+                break
+            self._compact_batch(rows, report)
+            if self.progress is not None:
+                self.progress(report.archived_events)
+            if len(rows) < self.batch_size:
+                break
+        log.info(
+            "compaction finished",
+            extra={
+                "archived_events": report.archived_events,
+                "files": len(report.files),
+                "horizon": horizon.isoformat(),
+            },
+        )
+        return report
+
+    def finish_newest_archive(self) -> int:
+        """Delete what the newest archive holds but the store still has."""
+        entries = self.archive.entries()
+        if not entries:
+            return 0
+        ids = [e.notification_id for e in self.archive.read(entries[-1])]
+        return self._delete(ids)
+
+    def _candidates(self, horizon: datetime) -> list[Any]:
+        newest = self.service.recorder.max_notification_id() or 0
+        applied = min(self.service.projections.positions().values())
+        # The newest notification always stays: SQLite would hand its id out
+        # again if it were deleted, and readers would skip the new event.
+        limit_id = min(newest - 1, applied)
+        return self.database.fetch_all(
+            "SELECT position, trigger_id, fired_at FROM event_log "
+            "WHERE fired_at <= ? AND position <= ? ORDER BY position LIMIT ?",
+            (_instant(horizon), limit_id, self.batch_size),
+        )
+
+    def _compact_batch(self, rows: list[Any], report: CompactionReport) -> None:
+        ids = [int(row[0]) for row in rows]
+        events = self._stored_events(ids)
+        report.snapshots_taken += self._snapshot_touched(events)
+        self.after_step("snapshot")
+        name, sha256 = self.archive.write_file(events)
+        self.after_step("archive_file")
+        fired = sorted(row[2] for row in rows)
+        entry = self.archive.append_entry(name, sha256, events, fired[0], fired[-1])
+        self.after_step("manifest")
+        self._delete([e.notification_id for e in events])
+        self.after_step("delete")
+        report.archived_events += len(events)
+        report.files.append(entry["file"])
+
+    def _stored_events(self, ids: list[int]) -> list[ArchivedEvent]:
+        events: list[ArchivedEvent] = []
+        for chunk in _chunks(ids, DELETE_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            rows = self.database.fetch_all(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM stored_events WHERE rowid IN ({marks})",
+                chunk,
+            )
+            events.extend(
+                ArchivedEvent(r[0], _uuid_text(r[1]), r[2], r[3], bytes(r[4]))
+                for r in rows
+            )
+        events.sort(key=lambda e: e.notification_id)
+        return events
+
+    def _snapshot_touched(self, events: list[ArchivedEvent]) -> int:
+        newest: dict[str, int] = {}
+        for event in events:
+            version = newest.get(event.originator_id, 0)
+            newest[event.originator_id] = max(version, event.originator_version)
+        taken = 0
+        for originator_id, version in newest.items():
+            if self._snapshot_version(originator_id) < version:
+                self.service.take_snapshot(UUID(originator_id))
+                taken += 1
+        return taken
+
+    def _snapshot_version(self, originator_id: str) -> int:
+        row = self.database.fetch_one(
+            "SELECT MAX(originator_version) FROM stored_snapshots "
+            "WHERE originator_id=?",
+            (UUID(originator_id).hex,),
+        )
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _delete(self, ids: list[int]) -> int:
+        deleted = 0
+        # Events and their log rows leave together, or neither does.
+        with self.database.transaction(commit=True) as cursor:
+            for chunk in _chunks(ids, DELETE_CHUNK):
+                marks = ",".join("?" * len(chunk))
+                cursor.execute(
+                    f"SELECT COUNT(*) FROM stored_events WHERE rowid IN ({marks})",
+                    chunk,
+                )
+                deleted += int(cursor.fetchone()[0])
+                cursor.execute(
+                    f"DELETE FROM stored_events WHERE rowid IN ({marks})", chunk
+                )
+                cursor.execute(
+                    f"DELETE FROM event_log WHERE position IN ({marks})", chunk
+                )
+        return deleted
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _uuid_text(value: str) -> str:
+    return str(UUID(value))
+
+
+def _instant(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def horizon_for(now: datetime, archived_log_seconds: int) -> datetime:
+    """Firings older than this have left the event log and may be archived."""
+    return now - timedelta(seconds=archived_log_seconds)
+
+
+class RetentionJob:
+    """Runs compaction inside the service on its own period."""
+
+    def __init__(self, service: Any, archive: ArchiveStore, period: float) -> None:
+        self.service = service
+        self.compactor = Compactor(service, archive)
+        self.period = period
+
+    def run_once(self) -> CompactionReport:
+        now = self.service.clock()
+        seconds = self.service.settings.archived_log_seconds
+        return self.compactor.run(horizon_for(now, seconds))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.run_once)
+            except Exception:
+                # A failed pass leaves every event where it was; try next period.
+                log.exception("retention pass failed")
+            await asyncio.sleep(self.period)
