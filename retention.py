@@ -3,7 +3,8 @@
 An event-log entry is ``active`` for two hours after its firing, ``archived``
 until 48 hours, then leaves the log (both are settings; the state is worked out
 from the firing's age when the log is read). Past that horizon, compaction moves
-the ``Fired`` events themselves out of the live store into append-only archive
+the ``Fired`` events themselves, with the attempts of each ended delivery, out
+of the live store into append-only archive
 files: gzip-compressed JSON lines, each listed in a manifest with its SHA-256,
 event count, notification-id range and time range, every manifest entry carrying
 the hash of the one before it.
@@ -285,21 +286,28 @@ class Compactor:
         return self._delete(ids)
 
     def _candidates(self, horizon: datetime) -> list[Any]:
+        """Firings past the horizon whose delivery, if any, has ended."""
         newest = self.service.recorder.max_notification_id() or 0
         applied = min(self.service.projections.positions().values())
         # The newest notification always stays: SQLite would hand its id out
         # again if it were deleted, and readers would skip the new event.
         limit_id = min(newest - 1, applied)
         return self.database.fetch_all(
-            "SELECT position, trigger_id, fired_at FROM event_log "
-            "WHERE fired_at <= ? AND position <= ? ORDER BY position LIMIT ?",
+            "SELECT e.position, e.trigger_id, e.fired_at, e.firing_id "
+            "FROM event_log e LEFT JOIN deliveries d ON d.firing_id = e.firing_id "
+            "WHERE e.fired_at <= ? AND e.position <= ? "
+            "AND (d.firing_id IS NULL OR d.status != 'pending') "
+            "ORDER BY e.position LIMIT ?",
             (_instant(horizon), limit_id, self.batch_size),
         )
 
     def _compact_batch(self, rows: list[Any], report: CompactionReport) -> None:
-        ids = [int(row[0]) for row in rows]
-        events = self._stored_events(ids)
-        report.snapshots_taken += self._snapshot_touched(events)
+        firing_ids = [int(row[0]) for row in rows]
+        # A firing's delivery attempts are archived with it: once the firing
+        # has left the log, nothing reads them from the live store.
+        delivery_ids = self._delivery_event_ids([row[3] for row in rows])
+        events = self._stored_events(firing_ids + delivery_ids)
+        report.snapshots_taken += self._snapshot_triggers(rows, events)
         self.after_step("snapshot")
         name, sha256 = self.archive.write_file(events)
         self.after_step("archive_file")
@@ -310,6 +318,17 @@ class Compactor:
         self.after_step("delete")
         report.archived_events += len(events)
         report.files.append(entry["file"])
+
+    def _delivery_event_ids(self, firing_ids: list[str]) -> list[int]:
+        ids: list[int] = []
+        for chunk in _chunks([UUID(f).hex for f in firing_ids], DELETE_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            rows = self.database.fetch_all(
+                f"SELECT rowid FROM stored_events WHERE originator_id IN ({marks})",
+                chunk,
+            )
+            ids.extend(int(row[0]) for row in rows)
+        return ids
 
     def _stored_events(self, ids: list[int]) -> list[ArchivedEvent]:
         events: list[ArchivedEvent] = []
@@ -327,11 +346,14 @@ class Compactor:
         events.sort(key=lambda e: e.notification_id)
         return events
 
-    def _snapshot_touched(self, events: list[ArchivedEvent]) -> int:
+    def _snapshot_triggers(self, rows: list[Any], events: list[ArchivedEvent]) -> int:
+        """Snapshot each trigger past its newest archived firing, where needed."""
+        triggers = {str(UUID(row[1])) for row in rows}
         newest: dict[str, int] = {}
         for event in events:
-            version = newest.get(event.originator_id, 0)
-            newest[event.originator_id] = max(version, event.originator_version)
+            if event.originator_id in triggers:
+                version = newest.get(event.originator_id, 0)
+                newest[event.originator_id] = max(version, event.originator_version)
         taken = 0
         for originator_id, version in newest.items():
             if self._snapshot_version(originator_id) < version:
@@ -361,9 +383,10 @@ class Compactor:
                 cursor.execute(
                     f"DELETE FROM stored_events WHERE rowid IN ({marks})", chunk
                 )
-                cursor.execute(
-                    f"DELETE FROM event_log WHERE position IN ({marks})", chunk
-                )
+                for table in ("event_log", "deliveries"):
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE position IN ({marks})", chunk
+                    )
         return deleted
 
 

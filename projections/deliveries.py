@@ -35,8 +35,9 @@ class DeliveriesProjection:
         Delivery.Attempted,
     )
 
-    # Rows outlive the compaction of their firings, so a rebuild reads archives.
-    needs_full_history = True
+    # Compaction removes a firing's row with its events, once its delivery has
+    # ended, so the live store alone rebuilds the outbox.
+    needs_full_history = False
 
     def __init__(self, table: str = TABLE) -> None:
         self.table = table

@@ -311,3 +311,39 @@ def test_history_says_plainly_which_part_is_archived(
     assert answer["archived"]["versions"] == [[2, 4]]
     assert answer["archived"]["event_count"] == 3
     assert f"eventtrigger replay {trigger_id}" in answer["archived"]["message"]
+
+
+def test_ended_deliveries_are_archived_with_their_firings_and_pending_stay(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    import dataclasses
+
+    from domain.delivery import AttemptResult
+
+    settings = Settings(
+        data_dir=tmp_path, jwt_secret="x" * 40, allow_private_targets=True
+    )
+    service = TriggerService(settings, clock=clock)
+    spec = dataclasses.replace(api_spec(), api_endpoint="http://127.0.0.1:9/hook")
+    trigger = service.create_trigger(OWNER, spec)
+    delivered = service.fire_trigger(OWNER, trigger.trigger_id)
+    pending = service.fire_trigger(OWNER, trigger.trigger_id)
+    rows, _ = service.due_deliveries(10)
+    first = next(r for r in rows if r["firing_id"] == delivered.firing_id)
+    outcome = service.record_delivery_attempt(
+        first, 1, clock(), AttemptResult(status_code=204), 0.5
+    )
+    clock.advance(hours=49)
+    service.fire_trigger(OWNER, trigger.trigger_id)
+    archive = ArchiveStore(settings.archive_path)
+
+    report = Compactor(service, archive).run(horizon_for(clock(), 48 * 3600))
+
+    archived = {e.originator_id for e in archive.iter_events()}
+    left = service.delivery_states([delivered.firing_id, pending.firing_id])
+    assert outcome == "delivered"
+    assert report.archived_events == 3  # the firing and its delivery's two events
+    assert archived == {trigger.trigger_id, delivered.firing_id}
+    assert list(left) == [pending.firing_id]
+    assert [r["status"] for r in left.values()] == ["pending"]
+    service.close()
