@@ -16,23 +16,11 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from domain.trigger import Trigger
+from domain.trigger import SCHEDULE_EVENTS
 
 log = logging.getLogger(__name__)
 
-TRIGGER_TOPICS = sorted(
-    get_topic(cls)
-    for cls in (
-        Trigger.Created,
-        Trigger.Updated,
-        Trigger.Paused,
-        Trigger.Resumed,
-        Trigger.Fired,
-        Trigger.Skipped,
-        Trigger.Completed,
-        Trigger.Deleted,
-    )
-)
+TRIGGER_TOPICS = sorted(get_topic(cls) for cls in SCHEDULE_EVENTS)
 FOLLOW_BATCH = 5000
 
 

@@ -577,3 +577,17 @@ def trigger_id_from(text: str) -> UUID:
         return UUID(text)
     except (ValueError, TypeError, AttributeError):
         raise NotFoundError() from None
+
+
+# The events that decide a trigger's next due time: each carries the new one
+# (``next_due_at``), or, for a pause, completion or deletion, leaves none.
+SCHEDULE_EVENTS: tuple[type, ...] = (
+    Trigger.Created,
+    Trigger.Updated,
+    Trigger.Paused,
+    Trigger.Resumed,
+    Trigger.Fired,
+    Trigger.Skipped,
+    Trigger.Completed,
+    Trigger.Deleted,
+)

@@ -30,6 +30,7 @@ from domain.trigger import ACTIVE, Firing, Trigger, trigger_id_from
 from domain.user import User
 from eventtrigger.clock import Clock, utc_now
 from eventtrigger.delivery_commands import DeliveryCommands
+from eventtrigger.loading import load_many
 from eventtrigger.passwords import hash_password, verify_password
 from eventtrigger.settings import Settings
 from eventtrigger.signing import SigningKeys
@@ -90,7 +91,9 @@ class TriggerService(DeliveryCommands, Application):
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         recordings = super().save(*objs, **kwargs)
         # Read your writes: the lists a client asks for next include this change.
-        self.projections.catch_up()
+        self.projections.apply_recorded(
+            [(r.notification.id, r.domain_event) for r in recordings]
+        )
         for listener in self.after_save:
             listener()
         return recordings
@@ -212,13 +215,17 @@ class TriggerService(DeliveryCommands, Application):
         fired it, or it was changed meanwhile) is passed over.
         """
         now = self.clock()
+        loaded = load_many(
+            self.projections.database, self.mapper, [UUID(t) for t, _ in due]
+        )
         triggers: list[Trigger] = []
         firings: list[Firing] = []
         for trigger_id, due_at in due:
-            fired = self._fire_one_due(trigger_id, due_at, now)
-            if fired is not None:
-                triggers.append(fired[0])
-                firings.extend(fired[1])
+            trigger = loaded.get(UUID(trigger_id))
+            fired = self._fire_one_due(trigger, trigger_id, due_at, now)
+            if fired:
+                triggers.append(trigger)
+                firings.extend(fired)
         if not triggers:
             return []
         try:
@@ -283,33 +290,37 @@ class TriggerService(DeliveryCommands, Application):
         return trigger
 
     def _fire_one_due(
-        self, trigger_id: str, due_at: datetime, now: datetime
-    ) -> tuple[Trigger, list[Firing]] | None:
+        self, trigger: Any, trigger_id: str, due_at: datetime, now: datetime
+    ) -> list[Firing]:
+        if not isinstance(trigger, Trigger):
+            return []
         try:
-            trigger = self._load(UUID(trigger_id))
-            firings = trigger.fire_due(
+            return trigger.fire_due(
                 due_at, now, fire_all_limit=self.settings.fire_all_limit
             )
         except (DueTimeAlreadyFulfilledError, NotFoundError):
-            return None
+            return []
         except EventTriggerError:
             log.exception("could not fire", extra={"trigger_id": trigger_id})
-            return None
-        return trigger, firings
+            return []
 
     def _save_each(
         self, due: Sequence[tuple[str, datetime]], now: datetime
     ) -> list[Firing]:
         firings: list[Firing] = []
         for trigger_id, due_at in due:
-            fired = self._fire_one_due(trigger_id, due_at, now)
-            if fired is None:
+            try:
+                trigger = self._load(UUID(trigger_id))
+            except NotFoundError:
+                continue
+            fired = self._fire_one_due(trigger, trigger_id, due_at, now)
+            if not fired:
                 continue
             try:
-                self.save(fired[0])
+                self.save(trigger)
             except IntegrityError:
                 continue
-            firings.extend(fired[1])
+            firings.extend(fired)
         return firings
 
 

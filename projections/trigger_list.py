@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from domain.trigger import Trigger
+from domain.trigger import SCHEDULE_EVENTS, Trigger
 from projections.database import Cursor
 from projections.encoding import instant_text, json_text
 
@@ -17,14 +17,7 @@ class TriggerListProjection:
 
     name = "trigger_list"
     topics_of = (
-        Trigger.Created,
-        Trigger.Updated,
-        Trigger.Paused,
-        Trigger.Resumed,
-        Trigger.Fired,
-        Trigger.Skipped,
-        Trigger.Completed,
-        Trigger.Deleted,
+        *SCHEDULE_EVENTS,
         # Changes only version and updated_at, which must not lag the history.
         Trigger.SigningSecretRotated,
     )
