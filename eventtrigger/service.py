@@ -14,8 +14,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+)
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import get_topic
 
 from domain.cron import FireTime
 from domain.errors import (
@@ -32,6 +37,7 @@ from eventtrigger.clock import Clock, utc_now
 from eventtrigger.delivery_commands import DeliveryCommands
 from eventtrigger.loading import load_many
 from eventtrigger.passwords import hash_password, verify_password
+from eventtrigger.recorder import ProjectingSQLiteRecorder
 from eventtrigger.settings import Settings
 from eventtrigger.signing import SigningKeys
 from projections.database import Database
@@ -68,6 +74,7 @@ class TriggerService(DeliveryCommands, Application):
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "IS_SNAPSHOTTING_ENABLED": "y",
+                "APPLICATION_RECORDER_TOPIC": get_topic(ProjectingSQLiteRecorder),
             }
         )
         database = Database(self.recorder.datastore)  # type: ignore[attr-defined]
@@ -78,11 +85,17 @@ class TriggerService(DeliveryCommands, Application):
             [TriggerListProjection(), EventLogProjection(), DeliveriesProjection()],
         )
         self.projections.create_tables()
+        self.recorder.project = self.projections.apply_in_transaction
         self.trigger_list = TriggerListView(database)
         self.event_log = EventLogView(database)
         self.deliveries = DeliveriesView(database)
         self.signing = SigningKeys(settings)
         self.after_save: list[Callable[[], None]] = []
+
+    def _record(self, processing_event: ProcessingEvent) -> Any:
+        # The recorder projects the domain events as it records them.
+        processing_event.saved_kwargs["projected_events"] = processing_event.events
+        return super()._record(processing_event)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -90,10 +103,10 @@ class TriggerService(DeliveryCommands, Application):
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         recordings = super().save(*objs, **kwargs)
-        # Read your writes: the lists a client asks for next include this change.
-        self.projections.apply_recorded(
-            [(r.notification.id, r.domain_event) for r in recordings]
-        )
+        # Read your writes: the lists a client asks for next include this
+        # change, applied in its own transaction or, failing that, now.
+        if not self.recorder.projected_last_insert:
+            self.projections.catch_up()
         for listener in self.after_save:
             listener()
         return recordings

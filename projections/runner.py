@@ -90,6 +90,8 @@ class ProjectionRunner:
 
     def catch_up(self) -> int:
         """Apply every event not yet applied; return how many were read."""
+        if self._caught_up():
+            return 0
         with self._lock:
             total = 0
             while True:
@@ -98,29 +100,35 @@ class ProjectionRunner:
                 if count < self.batch_size:
                     return total
 
-    def apply_recorded(self, recorded: Sequence[tuple[int, Any]]) -> None:
-        """Apply events this process has just recorded, given with their
-        notification ids, without reading them back from the store.
+    def apply_in_transaction(
+        self, cursor: Cursor, recorded: Sequence[tuple[int, Any]]
+    ) -> bool:
+        """Apply events inside the transaction that is recording them.
 
-        That is only right when they follow on from every projection's
-        position with no gap; otherwise (another process wrote in between)
-        this catches up from the store instead.
+        Rows, positions and events then commit together. That is only right
+        when the events follow on from every projection's position; otherwise
+        (another process wrote in between) nothing is applied, False is
+        returned, and a later catch-up reads them from the store. A projection
+        that fails is rolled back to a savepoint, so recording never fails
+        because of a read model.
         """
         ids = [notification_id for notification_id, _ in recorded]
         if not ids or ids != list(range(ids[0], ids[0] + len(ids))):
-            self.catch_up()
-            return
-        with self._lock:
-            with self.database.transaction(commit=True) as cursor:
-                positions = self._positions_in(cursor)
-                follows_on = all(
-                    positions.get(p.name, 0) == ids[0] - 1 for p in self.projections
-                )
-                if follows_on:
-                    for projection in self.projections:
-                        self._apply_to(cursor, projection, positions, list(recorded))
-        if not follows_on:
-            self.catch_up()
+            return False
+        positions = self._positions_in(cursor)
+        if any(positions.get(p.name, 0) != ids[0] - 1 for p in self.projections):
+            return False
+        cursor.execute("SAVEPOINT projections")
+        try:
+            for projection in self.projections:
+                self._apply_to(cursor, projection, positions, list(recorded))
+        except Exception:
+            log.exception("projection failed; it will catch up from the store")
+            cursor.execute("ROLLBACK TO projections")
+            cursor.execute("RELEASE projections")
+            return False
+        cursor.execute("RELEASE projections")
+        return True
 
     def apply_stream(
         self,
@@ -145,6 +153,18 @@ class ProjectionRunner:
             progress(total)
         return total
 
+    def _caught_up(self) -> bool:
+        # One cheap query answers the common case: nothing new since last time.
+        names = [p.name for p in self.projections]
+        marks = ",".join("?" * len(names))
+        row = self.database.fetch_one(
+            f"SELECT (SELECT MIN(notification_id) FROM {POSITIONS_TABLE} "
+            f"WHERE name IN ({marks})), (SELECT MAX(rowid) FROM stored_events)",
+            names,
+        )
+        applied, newest = row[0], row[1]
+        return applied is not None and applied >= (newest or 0)
+
     def positions(self) -> dict[str, int]:
         rows = self.database.fetch_all(
             f"SELECT name, notification_id FROM {POSITIONS_TABLE}"
@@ -160,10 +180,16 @@ class ProjectionRunner:
 
     def _apply_next_batch(self) -> int:
         start = min(self.positions().get(p.name, 0) for p in self.projections)
+        # Everything up to this id was committed before the select below, so a
+        # short batch means the projections are current up to it.
+        newest = self.source.max_notification_id() or 0
         notifications = self.source.select_notifications(
             start + 1, self.batch_size, topics=self.topics
         )
-        return self._apply_notifications(notifications)
+        count = self._apply_notifications(notifications)
+        if count < self.batch_size and newest > start:
+            self._advance_to(newest)
+        return count
 
     def _apply_notifications(self, notifications: Sequence[Any]) -> int:
         if not notifications:
@@ -197,6 +223,16 @@ class ProjectionRunner:
                 f"UPDATE {POSITIONS_TABLE} SET notification_id=? WHERE name=?",
                 (last, projection.name),
             )
+
+    def _advance_to(self, newest: int) -> None:
+        """Move positions past events no projection applies (users, say)."""
+        with self.database.transaction(commit=True) as cursor:
+            for projection in self.projections:
+                cursor.execute(
+                    f"UPDATE {POSITIONS_TABLE} SET notification_id=? "
+                    "WHERE name=? AND notification_id<?",
+                    (newest, projection.name, newest),
+                )
 
     def _positions_in(self, cursor: Cursor) -> dict[str, int]:
         cursor.execute(f"SELECT name, notification_id FROM {POSITIONS_TABLE}")
