@@ -96,10 +96,19 @@ class ArchiveStore:
         return self.folder / MANIFEST
 
     def entries(self) -> list[dict[str, Any]]:
-        if not self.manifest_path.exists():
+        if not self.folder.exists():
             return []
+        if self.folder.is_dir() and not self.manifest_path.exists():
+            return []
+        if not self.folder.is_dir():
+            raise ArchiveIntegrityError("the archive folder is not a folder", MANIFEST)
         with self.manifest_path.open("rb") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+            try:
+                return [json.loads(line) for line in handle if line.strip()]
+            except ValueError:
+                raise ArchiveIntegrityError(
+                    "the manifest holds a line that is not JSON", MANIFEST
+                ) from None
 
     def write_file(self, events: list[ArchivedEvent]) -> tuple[str, str]:
         """Write the next numbered archive file, fsynced; return name and SHA-256.
@@ -107,7 +116,8 @@ class ArchiveStore:
         A file left by a run that stopped before its manifest entry is simply
         written over: it was never listed, so nothing refers to it.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # Archives hold payloads, like the database: owner-only.
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"events-{len(self.entries()) + 1:06d}.jsonl.gz"
         raw = b"".join(event.to_line() for event in events)
         # mtime=0 keeps the file a pure function of its events.
@@ -148,10 +158,25 @@ class ArchiveStore:
         for entry in self.entries():
             yield from self.read(entry)
 
-    def verify(self) -> list[dict[str, Any]]:
-        """Check every file and the chain; raise naming the first file at fault."""
+    def unlisted_files(self) -> list[str]:
+        """Archive files the manifest does not list (an interrupted run leaves
+        one; the next run writes over it)."""
+        if not self.folder.is_dir():
+            return []
+        listed = {entry["file"] for entry in self.entries()}
+        present = {path.name for path in self.folder.glob("events-*.jsonl.gz")}
+        return sorted(present - listed)
+
+    def verify(self, head: tuple[int, str] | None = None) -> list[dict[str, Any]]:
+        """Check every file and the chain; raise naming the first file at fault.
+
+        ``head`` is the (sequence, hash) of the newest entry as the store
+        recorded it when deleting that entry's events: a manifest cut short,
+        or gone, no longer reaches it.
+        """
         previous = GENESIS_HASH
         entries = self.entries()
+        self._verify_head(entries, head)
         for entry in entries:
             name = entry.get("file", "?")
             if entry.get("prev_hash") != previous:
@@ -161,6 +186,24 @@ class ArchiveStore:
             self._verify_file(entry)
             previous = entry["hash"]
         return entries
+
+    def _verify_head(
+        self, entries: list[dict[str, Any]], head: tuple[int, str] | None
+    ) -> None:
+        if head is None:
+            return
+        sequence, hash_ = head
+        if len(entries) < sequence:
+            raise ArchiveIntegrityError(
+                f"the manifest ends at entry {len(entries)}, but the store "
+                f"recorded archiving entry {sequence}",
+                MANIFEST,
+            )
+        if entries[sequence - 1].get("hash") != hash_:
+            name = entries[sequence - 1].get("file", MANIFEST)
+            raise ArchiveIntegrityError(
+                "entry differs from the one the store recorded", name
+            )
 
     def _verify_file(self, entry: dict[str, Any]) -> None:
         name = entry["file"]
@@ -186,7 +229,8 @@ class ArchiveStore:
 
 
 def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -194,7 +238,8 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 def _append_synced(path: Path, text: str) -> None:
-    with path.open("ab") as handle:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as handle:
         handle.write(text.encode())
         handle.flush()
         os.fsync(handle.fileno())
@@ -253,16 +298,17 @@ class Compactor:
         self.after_step = after_step
         self.progress = progress
         self.database = service.projections.database
+        create_head_table(self.database)
 
     def run(self, horizon: datetime) -> CompactionReport:
         report = CompactionReport()
         report.finished_previous = self.finish_newest_archive()
         self.service.projections.catch_up()
         while True:
-            rows = self._candidates(horizon)
-            if not rows:
+            limit_id = self._limit_id()
+            rows = self._candidates(horizon, limit_id)
+            if not rows or not self._compact_batch(rows, limit_id, report):
                 break
-            self._compact_batch(rows, report)
             if self.progress is not None:
                 self.progress(report.archived_events)
             if len(rows) < self.batch_size:
@@ -271,6 +317,7 @@ class Compactor:
             "compaction finished",
             extra={
                 "archived_events": report.archived_events,
+                "finished_previous": report.finished_previous,
                 "files": len(report.files),
                 "horizon": horizon.isoformat(),
             },
@@ -283,15 +330,21 @@ class Compactor:
         if not entries:
             return 0
         ids = [e.notification_id for e in self.archive.read(entries[-1])]
-        return self._delete(ids)
+        return self._delete(ids, entries[-1])
 
-    def _candidates(self, horizon: datetime) -> list[Any]:
-        """Firings past the horizon whose delivery, if any, has ended."""
+    def _limit_id(self) -> int:
+        """The newest notification id compaction may take."""
         newest = self.service.recorder.max_notification_id() or 0
-        applied = min(self.service.projections.positions().values())
+        positions = self.service.projections.positions()
+        applied = min(
+            positions.get(p.name, 0) for p in self.service.projections.projections
+        )
         # The newest notification always stays: SQLite would hand its id out
         # again if it were deleted, and readers would skip the new event.
-        limit_id = min(newest - 1, applied)
+        return min(newest - 1, applied)
+
+    def _candidates(self, horizon: datetime, limit_id: int) -> list[Any]:
+        """Firings past the horizon whose delivery, if any, has ended."""
         return self.database.fetch_all(
             "SELECT e.position, e.trigger_id, e.fired_at, e.firing_id "
             "FROM event_log e LEFT JOIN deliveries d ON d.firing_id = e.firing_id "
@@ -301,12 +354,24 @@ class Compactor:
             (_instant(horizon), limit_id, self.batch_size),
         )
 
-    def _compact_batch(self, rows: list[Any], report: CompactionReport) -> None:
-        firing_ids = [int(row[0]) for row in rows]
+    def _compact_batch(
+        self, rows: list[Any], limit_id: int, report: CompactionReport
+    ) -> bool:
+        """Archive and delete one batch; False when it could take none."""
         # A firing's delivery attempts are archived with it: once the firing
-        # has left the log, nothing reads them from the live store.
-        delivery_ids = self._delivery_event_ids([row[3] for row in rows])
-        events = self._stored_events(firing_ids + delivery_ids)
+        # has left the log, nothing reads them from the live store. A firing
+        # with an attempt past the limit waits for a later run, whole.
+        deliveries = self._delivery_event_ids([row[3] for row in rows])
+        rows = [
+            row
+            for row in rows
+            if all(i <= limit_id for i in deliveries.get(row[3], []))
+        ]
+        if not rows:
+            return False
+        ids = [int(row[0]) for row in rows]
+        ids += [i for row in rows for i in deliveries.get(row[3], [])]
+        events = self._stored_events(ids)
         report.snapshots_taken += self._snapshot_triggers(rows, events)
         self.after_step("snapshot")
         name, sha256 = self.archive.write_file(events)
@@ -314,21 +379,25 @@ class Compactor:
         fired = sorted(row[2] for row in rows)
         entry = self.archive.append_entry(name, sha256, events, fired[0], fired[-1])
         self.after_step("manifest")
-        self._delete([e.notification_id for e in events])
+        self._delete([e.notification_id for e in events], entry)
         self.after_step("delete")
         report.archived_events += len(events)
         report.files.append(entry["file"])
+        return True
 
-    def _delivery_event_ids(self, firing_ids: list[str]) -> list[int]:
-        ids: list[int] = []
+    def _delivery_event_ids(self, firing_ids: list[str]) -> dict[str, list[int]]:
+        """Notification ids of each firing's delivery events."""
+        found: dict[str, list[int]] = {}
         for chunk in _chunks([UUID(f).hex for f in firing_ids], DELETE_CHUNK):
             marks = ",".join("?" * len(chunk))
             rows = self.database.fetch_all(
-                f"SELECT rowid FROM stored_events WHERE originator_id IN ({marks})",
+                "SELECT originator_id, rowid FROM stored_events "
+                f"WHERE originator_id IN ({marks})",
                 chunk,
             )
-            ids.extend(int(row[0]) for row in rows)
-        return ids
+            for originator_id, rowid in rows:
+                found.setdefault(str(UUID(originator_id)), []).append(int(rowid))
+        return found
 
     def _stored_events(self, ids: list[int]) -> list[ArchivedEvent]:
         events: list[ArchivedEvent] = []
@@ -369,10 +438,17 @@ class Compactor:
         )
         return int(row[0]) if row and row[0] is not None else 0
 
-    def _delete(self, ids: list[int]) -> int:
+    def _delete(self, ids: list[int], entry: dict[str, Any]) -> int:
         deleted = 0
-        # Events and their log rows leave together, or neither does.
+        # Events, their log and outbox rows, and the record of the newest
+        # archive entry change together, or none of them does.
         with self.database.transaction(commit=True) as cursor:
+            cursor.execute("SELECT MAX(rowid) FROM stored_events")
+            newest = cursor.fetchone()[0] or 0
+            if any(i >= newest for i in ids):
+                raise ArchiveIntegrityError(
+                    "refusing to delete the newest stored event", entry["file"]
+                )
             for chunk in _chunks(ids, DELETE_CHUNK):
                 marks = ",".join("?" * len(chunk))
                 cursor.execute(
@@ -387,7 +463,31 @@ class Compactor:
                     cursor.execute(
                         f"DELETE FROM {table} WHERE position IN ({marks})", chunk
                     )
+            cursor.execute(
+                f"INSERT INTO {HEAD_TABLE} VALUES (1, ?, ?) ON CONFLICT (id) "
+                "DO UPDATE SET sequence=excluded.sequence, hash=excluded.hash",
+                (entry["sequence"], entry["hash"]),
+            )
         return deleted
+
+
+HEAD_TABLE = "archive_head"
+
+
+def create_head_table(database: Any) -> None:
+    with database.transaction(commit=True) as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {HEAD_TABLE} ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), "
+            "sequence INTEGER NOT NULL, hash TEXT NOT NULL)"
+        )
+
+
+def recorded_head(database: Any) -> tuple[int, str] | None:
+    """The newest archive entry whose events the store has deleted."""
+    create_head_table(database)
+    row = database.fetch_one(f"SELECT sequence, hash FROM {HEAD_TABLE}")
+    return (int(row[0]), str(row[1])) if row else None
 
 
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:

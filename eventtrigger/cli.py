@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(settings).parse_args(argv)
     configure_logging(settings.log_level, settings.log_format)
     if args.command != "serve":
-        return int(args.handler(args, settings))
+        return tools.run(args, settings)
     try:
         serve(settings, args.host, args.port, args.role)
     except KeyboardInterrupt:

@@ -75,12 +75,23 @@ def stored_stream(
     archive: ArchiveStore, recorder: Any, originator_id: UUID
 ) -> list[StoredEvent]:
     """One aggregate's stored events from archives and store, by version."""
-    key = str(originator_id)
-    events: dict[int, StoredEvent] = {
-        e.originator_version: as_notification(e)
-        for e in archive.iter_events()
-        if e.originator_id == key
+    return stored_streams(archive, recorder, [originator_id])[originator_id]
+
+
+def stored_streams(
+    archive: ArchiveStore, recorder: Any, originator_ids: list[UUID]
+) -> dict[UUID, list[StoredEvent]]:
+    """Several aggregates' stored events, reading the archives once."""
+    wanted = {str(i): i for i in originator_ids}
+    found: dict[UUID, dict[int, StoredEvent]] = {i: {} for i in originator_ids}
+    for event in archive.iter_events():
+        originator_id = wanted.get(event.originator_id)
+        if originator_id is not None:
+            found[originator_id][event.originator_version] = as_notification(event)
+    for originator_id in originator_ids:
+        for stored in recorder.select_events(originator_id):
+            found[originator_id][stored.originator_version] = stored
+    return {
+        originator_id: [events[v] for v in sorted(events)]
+        for originator_id, events in found.items()
     }
-    for stored in recorder.select_events(originator_id):
-        events[stored.originator_version] = stored
-    return [events[version] for version in sorted(events)]

@@ -87,9 +87,14 @@ class ProjectionRebuilder:
 
     def _rebuild_one(self, live: Any) -> RebuildResult:
         aside, runner = self._fresh_aside(live)
-        runner.apply_stream(self._history(live, runner, None), self._reporter(live))
-        runner.catch_up()
-        position = self._swap(live, aside)
+        try:
+            runner.apply_stream(self._history(live, runner, None), self._reporter(live))
+            runner.catch_up()
+            position = self._swap(live, aside)
+        except BaseException:
+            # Leave nothing aside: its position would hold compaction back.
+            self._drop(aside)
+            raise
         with self.database.transaction(commit=False) as cursor:
             counts, checksum = tables_checksum(cursor, live.tables, live.tables)
         return RebuildResult(live.name, counts, checksum, position)

@@ -11,8 +11,8 @@ from eventsourcing.utils import get_topic
 
 from domain.spec import spec_to_record
 from domain.trigger import Trigger
-from eventtrigger.history import stored_stream
-from retention import ArchiveStore
+from eventtrigger.history import stored_stream, stored_streams
+from retention import ArchiveStore, recorded_head
 
 # Fields of the envelope, shown apart from each event's own fields.
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
@@ -20,7 +20,7 @@ ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topi
 
 def trigger_events(service: Any, archive: ArchiveStore, trigger_id: UUID) -> list:
     """Every event of one trigger, archived and live, after verifying archives."""
-    archive.verify()
+    archive.verify(recorded_head(service.projections.database))
     return trigger_events_unverified(service, archive, trigger_id)
 
 
@@ -29,6 +29,18 @@ def trigger_events_unverified(
 ) -> list:
     stored = stored_stream(archive, service.recorder, trigger_id)
     return [service.mapper.to_domain_event(s) for s in stored]
+
+
+def delivery_events(service: Any, archive: ArchiveStore, events: list) -> dict:
+    """Each firing's delivery attempts, archived and live, by firing id."""
+    firing_ids = [
+        UUID(e.firing_id) for e in events if getattr(e, "endpoint", None) is not None
+    ]
+    streams = stored_streams(archive, service.recorder, firing_ids)
+    return {
+        str(firing_id): [service.mapper.to_domain_event(s) for s in stored]
+        for firing_id, stored in streams.items()
+    }
 
 
 def state_as_of(events: Iterable[Any], as_of: datetime | None) -> Trigger | None:

@@ -136,11 +136,29 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.log_format not in ("text", "json"):
         raise SettingsError(f"{PREFIX}LOG_FORMAT must be text or json")
     _check_delivery(settings)
+    if settings.archived_log_seconds < settings.active_log_seconds:
+        raise SettingsError(
+            f"{PREFIX}ARCHIVED_LOG_SECONDS must not be less than "
+            f"{PREFIX}ACTIVE_LOG_SECONDS"
+        )
+    settings.sqlite_path  # noqa: B018 - refuses an unsupported URL now, not later
     return settings
 
 
-# Delivery settings that must be positive for the worker to make progress.
+# Settings that must be positive for the service to make progress.
 _POSITIVE = {
+    "PORT": "port",
+    "TOKEN_TTL_SECONDS": "token_ttl_seconds",
+    "MAX_BODY_BYTES": "max_body_bytes",
+    "SCHEDULER_BATCH_SIZE": "scheduler_batch_size",
+    "POLL_INTERVAL_SECONDS": "poll_interval_seconds",
+    "FIRE_ALL_LIMIT": "fire_all_limit",
+    "LOGIN_ATTEMPTS_PER_WINDOW": "login_attempts_per_window",
+    "LOGIN_WINDOW_SECONDS": "login_window_seconds",
+    "ACTIVE_LOG_SECONDS": "active_log_seconds",
+    "ARCHIVED_LOG_SECONDS": "archived_log_seconds",
+    "SNAPSHOT_INTERVAL": "snapshot_interval",
+    "RETENTION_INTERVAL_SECONDS": "retention_interval_seconds",
     "DELIVERY_CONCURRENCY": "delivery_concurrency",
     "DELIVERY_TIMEOUT_SECONDS": "delivery_timeout_seconds",
     "DELIVERY_BACKOFF_BASE_SECONDS": "delivery_backoff_base_seconds",

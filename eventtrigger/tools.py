@@ -60,10 +60,29 @@ def _instant(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class ToolError(Exception):
+    """Raised when a tool cannot start: it prints the message and exits 2."""
+
+
 def _service(settings: Settings) -> Any:
     from eventtrigger.service import TriggerService
 
+    path = settings.sqlite_path
+    if not path.exists():
+        raise ToolError(
+            f"no database at {path}; set EVENTTRIGGER_DATA_DIR or "
+            "EVENTTRIGGER_DATABASE_URL to the service's"
+        )
     return TriggerService(settings)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the chosen tool; a tool that cannot start says why and exits 2."""
+    try:
+        return int(args.handler(args, settings))
+    except ToolError as error:
+        print(f"eventtrigger {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def _archive(settings: Settings) -> Any:
@@ -81,9 +100,10 @@ def run_compact(args: argparse.Namespace, settings: Settings) -> int:
     horizon = horizon_for(service.clock(), settings.archived_log_seconds)
     report = compactor.run(horizon)
     progress.finish()
+    files = " ".join(report.files) or "(none)"
     print(
         f"archived {report.archived_events} events into {len(report.files)} "
-        f"file(s) {' '.join(report.files)}; horizon {horizon.isoformat()}; "
+        f"file(s): {files}; horizon {horizon.isoformat()}; "
         f"{report.snapshots_taken} snapshot(s) taken; "
         f"{report.finished_previous} left over from an interrupted run removed"
     )
@@ -92,15 +112,25 @@ def run_compact(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_verify_archives(args: argparse.Namespace, settings: Settings) -> int:
-    from retention import ArchiveIntegrityError
+    from retention import ArchiveIntegrityError, recorded_head
 
+    service = _service(settings)
+    archive = _archive(settings)
     try:
-        entries = _archive(settings).verify()
+        entries = archive.verify(recorded_head(service.projections.database))
     except ArchiveIntegrityError as error:
         print(f"FAILED {error.file}: {error}", file=sys.stderr)
         return 1
+    finally:
+        service.close()
     for entry in entries:
         print(f"ok {entry['file']} {entry['events']} events sha256 {entry['sha256']}")
+    for name in archive.unlisted_files():
+        print(
+            f"warning: {name} is not in the manifest (an interrupted compaction "
+            "leaves one, and the next run writes over it)",
+            file=sys.stderr,
+        )
     print(f"{len(entries)} archive file(s) verified, chain intact")
     return 0
 
@@ -109,7 +139,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     from retention import ArchiveIntegrityError
 
     if bool(args.all) == bool(args.trigger_id):
-        print("replay: give a TRIGGER_ID or --all", file=sys.stderr)
+        print("replay: give either a TRIGGER_ID or --all, not both", file=sys.stderr)
         return 2
     service = _service(settings)
     archive = _archive(settings)
@@ -136,16 +166,41 @@ def _replay_one(service: Any, archive: Any, args: argparse.Namespace) -> int:
     if not events:
         print(f"replay: no trigger {trigger_id}", file=sys.stderr)
         return 1
-    shown = [replay.describe_event(e) for e in events]
+
+    def until_as_of(items: list) -> list:
+        return [
+            replay.describe_event(e)
+            for e in items
+            if args.as_of is None or e.timestamp <= args.as_of
+        ]
+
+    shown = until_as_of(events)
+    deliveries = {
+        firing_id: until_as_of(attempts)
+        for firing_id, attempts in replay.delivery_events(
+            service, archive, events
+        ).items()
+    }
     state = replay.state_as_of(events, args.as_of)
     described = replay.describe_state(state) if state is not None else None
     if args.json:
         as_of = args.as_of.isoformat() if args.as_of else None
         document = {"trigger_id": str(trigger_id), "as_of": as_of}
-        print(json.dumps({**document, "events": shown, "state": described}))
+        print(
+            json.dumps(
+                {
+                    **document,
+                    "events": shown,
+                    "deliveries": deliveries,
+                    "state": described,
+                }
+            )
+        )
         return 0
     for line in shown:
         print(replay.timeline_line(line))
+        for attempt in deliveries.get(str(line.get("firing_id")), []):
+            print("    delivery " + replay.timeline_line(attempt).strip())
     label = args.as_of.isoformat() if args.as_of else "now"
     print(f"state as of {label}: {json.dumps(described, indent=2)}")
     return 0
@@ -153,8 +208,9 @@ def _replay_one(service: Any, archive: Any, args: argparse.Namespace) -> int:
 
 def _replay_all(service: Any, archive: Any, args: argparse.Namespace) -> int:
     from eventtrigger import replay
+    from retention import recorded_head
 
-    archive.verify()
+    archive.verify(recorded_head(service.projections.database))
     states = []
     for trigger_id in replay.trigger_ids(service):
         events = replay.trigger_events_unverified(service, archive, trigger_id)

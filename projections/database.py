@@ -20,6 +20,8 @@ class Cursor(Protocol):
 class Datastore(Protocol):
     def transaction(self, *, commit: bool) -> Any: ...
 
+    def get_connection(self, *, commit: bool) -> Any: ...
+
 
 class Database:
     """Runs read-model SQL through the event store's connection pool.
@@ -33,8 +35,22 @@ class Database:
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Cursor]:
-        with self._datastore.transaction(commit=commit) as cursor:
-            yield cursor
+        if not commit:
+            with self._datastore.transaction(commit=False) as cursor:
+                yield cursor
+            return
+        with self._datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            # Take the write lock before the first read: a transaction that
+            # reads and then writes while another process commits would be
+            # refused at once, where this one waits for the lock its turn.
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
 
     def fetch_all(self, statement: str, params: Any = ()) -> list[Any]:
         with self.transaction(commit=False) as cursor:

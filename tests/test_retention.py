@@ -347,3 +347,36 @@ def test_ended_deliveries_are_archived_with_their_firings_and_pending_stay(
     assert list(left) == [pending.firing_id]
     assert [r["status"] for r in left.values()] == ["pending"]
     service.close()
+
+
+def test_compaction_never_deletes_the_newest_event_even_a_delivery(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    import dataclasses
+
+    from domain.delivery import AttemptResult
+
+    settings = Settings(
+        data_dir=tmp_path, jwt_secret="x" * 40, allow_private_targets=True
+    )
+    service = TriggerService(settings, clock=clock)
+    spec = dataclasses.replace(api_spec(), api_endpoint="http://127.0.0.1:9/hook")
+    trigger = service.create_trigger(OWNER, spec)
+    old = service.fire_trigger(OWNER, trigger.trigger_id)
+    clock.advance(hours=49)
+    rows, _ = service.due_deliveries(10)
+    service.record_delivery_attempt(
+        rows[0], 1, clock(), AttemptResult(status_code=200), 0.5
+    )
+    newest = service.recorder.max_notification_id()
+
+    report = Compactor(service, ArchiveStore(settings.archive_path)).run(
+        horizon_for(clock(), 48 * 3600)
+    )
+    fresh = service.fire_trigger(OWNER, trigger.trigger_id)
+
+    assert report.archived_events == 0
+    assert service.recorder.max_notification_id() == newest + 1
+    firings = {r["firing_id"] for r in service.list_firings(OWNER, limit=10)}
+    assert firings == {old.firing_id, fresh.firing_id}
+    service.close()

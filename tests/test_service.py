@@ -223,3 +223,21 @@ def test_the_database_is_readable_by_its_owner_only(
 
     assert mode == 0o600
     assert wal_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EVENTTRIGGER_ARCHIVED_LOG_SECONDS", "-5"),
+        ("EVENTTRIGGER_DATABASE_URL", "postgres://x"),
+        ("EVENTTRIGGER_POLL_INTERVAL_SECONDS", "0"),
+        ("EVENTTRIGGER_PORT", "eighty"),
+    ],
+)
+def test_unusable_settings_are_refused_when_read(name: str, value: str) -> None:
+    from eventtrigger.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value})
+
+    assert name.removeprefix("EVENTTRIGGER_") in str(caught.value)

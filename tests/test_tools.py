@@ -76,7 +76,42 @@ def test_verify_archives_names_a_tampered_file_and_fails(tmp_path: Path) -> None
 
 
 def test_replay_refuses_an_id_that_is_not_one(tmp_path: Path) -> None:
+    three_days_of_history(tmp_path)
+
     answer = run_tool(tmp_path, "replay", "not-an-id")
 
     assert answer.returncode == 2
     assert "is not a trigger id" in answer.stderr
+
+
+def test_tools_refuse_a_data_folder_without_a_database(tmp_path: Path) -> None:
+    answer = run_tool(tmp_path / "typo", "replay", "--all")
+
+    assert answer.returncode == 2
+    assert "no database at" in answer.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def test_verify_archives_notices_a_manifest_cut_short(tmp_path: Path) -> None:
+    three_days_of_history(tmp_path)
+    run_tool(tmp_path, "compact")
+    (tmp_path / "archive" / "manifest.jsonl").write_text("")
+
+    verified = run_tool(tmp_path, "verify-archives")
+
+    assert verified.returncode == 1
+    assert verified.stderr.startswith("FAILED manifest.jsonl: the manifest ends at")
+
+
+def test_replay_as_of_shows_only_what_had_happened_by_then(tmp_path: Path) -> None:
+    trigger_id = three_days_of_history(tmp_path)
+    run_tool(tmp_path, "compact")
+    timeline = json.loads(run_tool(tmp_path, "replay", trigger_id, "--json").stdout)
+    third = timeline["events"][3]["at"]
+
+    replayed = run_tool(tmp_path, "replay", trigger_id, "--as-of", third, "--json")
+
+    as_of = json.loads(replayed.stdout)
+    assert [e["version"] for e in as_of["events"]] == [1, 2, 3, 4]
+    assert as_of["state"]["fire_count"] == 3
+    assert as_of["deliveries"] == {}
