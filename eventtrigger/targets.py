@@ -12,6 +12,7 @@ are refused, in their IPv6 forms too, unless private targets are allowed.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
@@ -86,12 +87,31 @@ def literal_refusal(endpoint: str) -> str | None:
     then is what counts.
     """
     host = urlsplit(endpoint).hostname or ""
-    try:
-        address = ip_address(host)
-    except ValueError:
+    address = literal_address(host)
+    if address is None:
         return None
     reason = refusal_reason(address)
     return f"{host} is {reason}" if reason else None
+
+
+# Forms that resolvers read as IPv4 although they are not dotted quads:
+# 2130706433, 0x7f000001, 0177.0.0.1, 127.1.
+_LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]+|\d+)(?:\.(?:0x[0-9a-f]+|\d+)){0,3}", re.I)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally, in any form a resolver accepts."""
+    bare = host.rstrip(".")
+    try:
+        return ip_address(bare)
+    except ValueError:
+        pass
+    if not _LEGACY_IPV4.fullmatch(bare):
+        return None
+    try:
+        return IPv4Address(socket.inet_aton(bare))
+    except OSError:
+        return None
 
 
 async def resolve(host: str, port: int) -> list[str]:

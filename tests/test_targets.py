@@ -244,3 +244,20 @@ def test_a_name_that_does_not_resolve_is_a_connection_error() -> None:
 
     with pytest.raises(httpx.ConnectError, match="cannot resolve nowhere.test"):
         post(GuardedBackend(False, fails), "http://nowhere.test/")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://127.1/",
+        "http://127.0.0.1./",
+        "http://169.254.169.254./latest",
+    ],
+)
+def test_legacy_ipv4_spellings_are_read_as_the_addresses_they_name(
+    endpoint: str,
+) -> None:
+    assert literal_refusal(endpoint) is not None
