@@ -91,6 +91,7 @@ class TriggerService(DeliveryCommands, Application):
         self.deliveries = DeliveriesView(database)
         self.signing = SigningKeys(settings)
         self.after_save: list[Callable[[], None]] = []
+        self._known_users: set[str] = set()
 
     def _record(self, processing_event: ProcessingEvent) -> Any:
         # The recorder projects the domain events as it records them.
@@ -136,10 +137,20 @@ class TriggerService(DeliveryCommands, Application):
         return str(user.id)
 
     def user_exists(self, user_id: str) -> bool:
+        if self.is_known_user(user_id):
+            return True
         try:
-            return UUID(user_id) in self.repository
+            found = UUID(user_id) in self.repository
         except ValueError:
             return False
+        if found:
+            # Users are never removed, so once seen a user stays known.
+            self._known_users.add(user_id)
+        return found
+
+    def is_known_user(self, user_id: str) -> bool:
+        """Whether this process has already seen the user; no I/O."""
+        return user_id in self._known_users
 
     # Trigger commands --------------------------------------------------------
 
