@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +93,8 @@ class TriggerService(DeliveryCommands, Application):
         self.signing = SigningKeys(settings)
         self.after_save: list[Callable[[], None]] = []
         self._known_users: set[str] = set()
+        # Striped: commands on one trigger share a lock, on most others not.
+        self._command_locks = [threading.Lock() for _ in range(64)]
 
     def _record(self, processing_event: ProcessingEvent) -> Any:
         # The recorder projects the domain events as it records them.
@@ -214,22 +217,24 @@ class TriggerService(DeliveryCommands, Application):
     ) -> tuple[Trigger, T]:
         """Run one command on the owner's trigger and save what it recorded.
 
-        When another writer (the scheduler, a second request) recorded an event
-        for this trigger first, the store refuses the save; the command is then
-        run again on the trigger as it now is.
+        Commands on one trigger in this process take turns. When another
+        writer (the scheduler, another process) recorded an event for the
+        trigger first, the store refuses the save; the command is then run
+        again on the trigger as it now is.
         """
-        for attempt in range(1, COMMAND_ATTEMPTS + 1):
-            trigger = self.get_trigger(owner_id, trigger_id)
-            result = command(trigger)
-            try:
-                self.save(trigger)
-            except IntegrityError:
-                if attempt == COMMAND_ATTEMPTS:
-                    raise ConflictError(
-                        "The trigger is being changed by someone else; try again"
-                    ) from None
-                continue
-            return trigger, result
+        with self._command_locks[hash(trigger_id) % len(self._command_locks)]:
+            for attempt in range(1, COMMAND_ATTEMPTS + 1):
+                trigger = self.get_trigger(owner_id, trigger_id)
+                result = command(trigger)
+                try:
+                    self.save(trigger)
+                except IntegrityError:
+                    if attempt == COMMAND_ATTEMPTS:
+                        raise ConflictError(
+                            "The trigger is being changed by someone else; try again"
+                        ) from None
+                    continue
+                return trigger, result
         raise AssertionError("unreachable")
 
     def fire_due(self, due: Sequence[tuple[str, datetime]]) -> list[Firing]:
