@@ -31,3 +31,18 @@ test: lint
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Benchmarks beside APScheduler (bench/; figures land in bench/results/).
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: bench bench-quick
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m bench --quick

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,11 @@ def service(settings: Settings, clock: FakeClock) -> Iterator[TriggerService]:
     app = TriggerService(settings, clock=clock)
     yield app
     app.close()
+
+
+def log_in(client: Any, username: str = "ada") -> dict[str, str]:
+    """Register (if need be) and log in through the API; the auth header."""
+    body = {"username": username, "password": f"pw-for-{username}"}
+    client.post("/auth/register", json=body)
+    token = client.post("/auth/login", json=body).json()["token"]
+    return {"Authorization": f"Bearer {token}"}

@@ -16,7 +16,7 @@ from eventtrigger.service import TriggerService
 from eventtrigger.settings import Settings
 from retention import ArchiveStore, Compactor, horizon_for
 from scheduler_loop import SchedulerLoop
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, log_in
 
 COMPARED = (
     "trigger_id",
@@ -45,10 +45,7 @@ def test_replay_as_of_an_instant_equals_what_the_api_answered_then(
     service: TriggerService, settings: Settings, clock: FakeClock
 ) -> None:
     client = TestClient(create_app(service, settings))
-    body = {"username": "ada", "password": "pw-for-replay"}
-    client.post("/auth/register", json=body)
-    token = client.post("/auth/login", json=body).json()["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = log_in(client)
     created = client.post(
         "/api/v1/triggers",
         headers=headers,
@@ -79,8 +76,7 @@ def test_replay_as_of_an_instant_equals_what_the_api_answered_then(
             client.post(url + "/pause", headers=headers)
         capture()
     clock.advance(hours=49)
-    token = client.post("/auth/login", json=body).json()["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = log_in(client)
     assert client.post(url + "/resume", headers=headers).status_code == 200
     archive = ArchiveStore(settings.archive_path)
     report = Compactor(service, archive).run(horizon_for(clock(), 48 * 3600))

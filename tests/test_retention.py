@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -12,8 +13,11 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.utils import get_topic
+from starlette.testclient import TestClient
 
+from api.app import create_app
 from api.event_logs import fired_window
+from domain.delivery import AttemptResult
 from domain.spec import TriggerSpec
 from domain.trigger import Trigger
 from eventtrigger import replay
@@ -25,7 +29,7 @@ from retention import (
     Compactor,
     horizon_for,
 )
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, log_in
 
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = "owner-1"
@@ -280,23 +284,15 @@ def test_a_rewritten_archive_with_matching_hash_still_breaks_the_chain(
 def test_history_says_plainly_which_part_is_archived(
     service: TriggerService, settings: Settings, clock: FakeClock
 ) -> None:
-    from starlette.testclient import TestClient
-
-    from api.app import create_app
-
     client = TestClient(create_app(service, settings))
-    body = {"username": "ada", "password": "pw-for-history"}
-    client.post("/auth/register", json=body)
-    token = client.post("/auth/login", json=body).json()["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = log_in(client)
     trigger_id = client.post(
         "/api/v1/triggers", headers=headers, json={"trigger_type": "api"}
     ).json()["trigger_id"]
     for _ in range(3):
         client.post(f"/api/v1/triggers/{trigger_id}/fire", headers=headers)
     clock.advance(hours=49)
-    token = client.post("/auth/login", json=body).json()["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = log_in(client)
     fired = client.post(f"/api/v1/triggers/{trigger_id}/fire", headers=headers)
     assert fired.status_code == 201
     Compactor(service, ArchiveStore(settings.archive_path)).run(
@@ -313,19 +309,22 @@ def test_history_says_plainly_which_part_is_archived(
     assert f"eventtrigger replay {trigger_id}" in answer["archived"]["message"]
 
 
-def test_ended_deliveries_are_archived_with_their_firings_and_pending_stay(
+def delivering_trigger(
     tmp_path: Path, clock: FakeClock
-) -> None:
-    import dataclasses
-
-    from domain.delivery import AttemptResult
-
+) -> tuple[Settings, TriggerService, Trigger]:
+    """A service that may deliver to loopback, and a trigger with an endpoint."""
     settings = Settings(
         data_dir=tmp_path, jwt_secret="x" * 40, allow_private_targets=True
     )
     service = TriggerService(settings, clock=clock)
     spec = dataclasses.replace(api_spec(), api_endpoint="http://127.0.0.1:9/hook")
-    trigger = service.create_trigger(OWNER, spec)
+    return settings, service, service.create_trigger(OWNER, spec)
+
+
+def test_ended_deliveries_are_archived_with_their_firings_and_pending_stay(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    settings, service, trigger = delivering_trigger(tmp_path, clock)
     delivered = service.fire_trigger(OWNER, trigger.trigger_id)
     pending = service.fire_trigger(OWNER, trigger.trigger_id)
     rows, _ = service.due_deliveries(10)
@@ -352,16 +351,7 @@ def test_ended_deliveries_are_archived_with_their_firings_and_pending_stay(
 def test_compaction_never_deletes_the_newest_event_even_a_delivery(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    import dataclasses
-
-    from domain.delivery import AttemptResult
-
-    settings = Settings(
-        data_dir=tmp_path, jwt_secret="x" * 40, allow_private_targets=True
-    )
-    service = TriggerService(settings, clock=clock)
-    spec = dataclasses.replace(api_spec(), api_endpoint="http://127.0.0.1:9/hook")
-    trigger = service.create_trigger(OWNER, spec)
+    settings, service, trigger = delivering_trigger(tmp_path, clock)
     old = service.fire_trigger(OWNER, trigger.trigger_id)
     clock.advance(hours=49)
     rows, _ = service.due_deliveries(10)

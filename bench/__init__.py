@@ -1,0 +1,1 @@
+"""The benchmark suite: `make bench` and `make bench-quick` (see README)."""
