@@ -121,7 +121,8 @@ class ArchiveStore:
         name = f"events-{len(self.entries()) + 1:06d}.jsonl.gz"
         raw = b"".join(event.to_line() for event in events)
         # mtime=0 keeps the file a pure function of its events.
-        compressed = gzip.compress(raw, mtime=0)
+        # Level 6 compresses these lines nearly as well as 9, at twice the speed.
+        compressed = gzip.compress(raw, compresslevel=6, mtime=0)
         _write_synced(self.folder / name, compressed)
         return name, hashlib.sha256(compressed).hexdigest()
 
@@ -452,13 +453,10 @@ class Compactor:
             for chunk in _chunks(ids, DELETE_CHUNK):
                 marks = ",".join("?" * len(chunk))
                 cursor.execute(
-                    f"SELECT COUNT(*) FROM stored_events WHERE rowid IN ({marks})",
-                    chunk,
-                )
-                deleted += int(cursor.fetchone()[0])
-                cursor.execute(
                     f"DELETE FROM stored_events WHERE rowid IN ({marks})", chunk
                 )
+                cursor.execute("SELECT changes()")
+                deleted += int(cursor.fetchone()[0])
                 for table in ("event_log", "deliveries"):
                     cursor.execute(
                         f"DELETE FROM {table} WHERE position IN ({marks})", chunk

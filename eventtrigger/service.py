@@ -76,6 +76,9 @@ class TriggerService(DeliveryCommands, Application):
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "IS_SNAPSHOTTING_ENABLED": "y",
                 "APPLICATION_RECORDER_TOPIC": get_topic(ProjectingSQLiteRecorder),
+                # Commands load a cached copy brought up to date with one query
+                # for newer events, instead of a snapshot and up to 99 events.
+                "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
             }
         )
         database = Database(self.recorder.datastore)  # type: ignore[attr-defined]
@@ -276,8 +279,8 @@ class TriggerService(DeliveryCommands, Application):
         return trigger
 
     def trigger_row(self, owner_id: str, trigger_id: str) -> Any:
-        self.projections.catch_up()
-        row = self.trigger_list.get(owner_id, trigger_id)
+        with self.projections.reading_current():
+            row = self.trigger_list.get(owner_id, trigger_id)
         if row is None:
             raise NotFoundError()
         return row
@@ -285,12 +288,12 @@ class TriggerService(DeliveryCommands, Application):
     def list_triggers(
         self, owner_id: str, limit: int | None = None, after: Any = None
     ) -> list[Any]:
-        self.projections.catch_up()
-        return self.trigger_list.page_for_owner(owner_id, limit, after)
+        with self.projections.reading_current():
+            return self.trigger_list.page_for_owner(owner_id, limit, after)
 
     def list_firings(self, owner_id: str, **filters: Any) -> list[Any]:
-        self.projections.catch_up()
-        return self.event_log.page_for_owner(owner_id, **filters)
+        with self.projections.reading_current():
+            return self.event_log.page_for_owner(owner_id, **filters)
 
     def history(self, owner_id: str, trigger_id: str) -> list[Any]:
         trigger = self.get_trigger(owner_id, trigger_id)

@@ -36,6 +36,7 @@ class Settings:
     active_log_seconds: int = 2 * 3600
     archived_log_seconds: int = 48 * 3600
     snapshot_interval: int = 100
+    aggregate_cache_size: int = 10_000
     archive_dir: Path | None = None
     retention_interval_seconds: float = 600.0
     signing_key: str = ""
@@ -105,6 +106,7 @@ _FIELDS = {
     "ACTIVE_LOG_SECONDS": ("active_log_seconds", int),
     "ARCHIVED_LOG_SECONDS": ("archived_log_seconds", int),
     "SNAPSHOT_INTERVAL": ("snapshot_interval", int),
+    "AGGREGATE_CACHE_SIZE": ("aggregate_cache_size", int),
     "ARCHIVE_DIR": ("archive_dir", Path),
     "RETENTION_INTERVAL_SECONDS": ("retention_interval_seconds", float),
     "SIGNING_KEY": ("signing_key", str),
@@ -158,6 +160,7 @@ _POSITIVE = {
     "ACTIVE_LOG_SECONDS": "active_log_seconds",
     "ARCHIVED_LOG_SECONDS": "archived_log_seconds",
     "SNAPSHOT_INTERVAL": "snapshot_interval",
+    "AGGREGATE_CACHE_SIZE": "aggregate_cache_size",
     "RETENTION_INTERVAL_SECONDS": "retention_interval_seconds",
     "DELIVERY_CONCURRENCY": "delivery_concurrency",
     "DELIVERY_TIMEOUT_SECONDS": "delivery_timeout_seconds",

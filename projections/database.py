@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -32,10 +33,26 @@ class Database:
 
     def __init__(self, datastore: Datastore) -> None:
         self._datastore = datastore
+        self._reading = threading.local()
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        """One read transaction for every fetch this thread makes inside it:
+        the reads agree with each other, and cost one connection and BEGIN."""
+        with self._datastore.transaction(commit=False) as cursor:
+            self._reading.cursor = cursor
+            try:
+                yield cursor
+            finally:
+                self._reading.cursor = None
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Cursor]:
         if not commit:
+            pinned = getattr(self._reading, "cursor", None)
+            if pinned is not None:
+                yield pinned
+                return
             with self._datastore.transaction(commit=False) as cursor:
                 yield cursor
             return

@@ -22,10 +22,23 @@ class EventLogProjection:
 
     def __init__(self, table: str = TABLE) -> None:
         self.table = table
+        # A trigger's owner never changes, so remembering it is always right.
+        self._owners: dict[str, str] = {}
 
     @property
     def tables(self) -> list[str]:
         return [self.table, f"{self.table}_owners"]
+
+    def _owner_of(self, cursor: Cursor, trigger_id: str) -> str:
+        owner = self._owners.get(trigger_id)
+        if owner is None:
+            cursor.execute(
+                f"SELECT owner_id FROM {self.table}_owners WHERE trigger_id=?",
+                (trigger_id,),
+            )
+            owner = str(cursor.fetchone()[0])
+            self._owners[trigger_id] = owner
+        return owner
 
     def create_statements(self) -> list[str]:
         return [
@@ -53,11 +66,7 @@ class EventLogProjection:
             )
             return
         trigger_id = str(event.originator_id)
-        cursor.execute(
-            f"SELECT owner_id FROM {self.table}_owners WHERE trigger_id=?",
-            (trigger_id,),
-        )
-        owner_id = cursor.fetchone()[0]
+        owner_id = self._owner_of(cursor, trigger_id)
         cursor.execute(
             f"INSERT INTO {self.table} VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from eventsourcing.utils import get_topic
@@ -99,6 +100,20 @@ class ProjectionRunner:
                 total += count
                 if count < self.batch_size:
                     return total
+
+    @contextmanager
+    def reading_current(self) -> Iterator[None]:
+        """A read transaction in which every projection has applied every
+        event recorded so far (catching up first when one has not)."""
+        for _ in range(3):
+            with self.database.reading():
+                if self._caught_up():
+                    yield
+                    return
+            self.catch_up()
+        # Under a steady stream of writes, read what has been applied.
+        with self.database.reading():
+            yield
 
     def apply_in_transaction(
         self, cursor: Cursor, recorded: Sequence[tuple[int, Any]]

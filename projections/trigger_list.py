@@ -56,14 +56,36 @@ class TriggerListProjection:
                 f"DELETE FROM {self.table} WHERE trigger_id=?", (trigger_id,)
             )
             return
+        if isinstance(event, Trigger.Fired) and not event.is_test:
+            # Counting in SQL spares a read of the row for every firing.
+            cursor.execute(
+                f"UPDATE {self.table} SET updated_at=?, version=?, "
+                "next_fire_at=?, last_fired_at=?, fire_count=fire_count+1 "
+                "WHERE trigger_id=?",
+                (
+                    instant_text(event.timestamp),
+                    event.originator_version,
+                    instant_text(event.next_due_at),
+                    instant_text(event.timestamp),
+                    trigger_id,
+                ),
+            )
+            return
         changes: dict[str, Any] = {
             "updated_at": instant_text(event.timestamp),
             "version": event.originator_version,
         }
         changes.update(self._changes_for(cursor, trigger_id, event))
         assignments = ", ".join(f"{column}=?" for column in changes)
+        status = ""
+        if isinstance(event, Trigger.Updated) and event.next_due_at is not None:
+            # An update that gives a completed trigger a future time
+            # reactivates it.
+            status = (
+                ", status=CASE status WHEN 'completed' THEN 'active' ELSE status END"
+            )
         cursor.execute(
-            f"UPDATE {self.table} SET {assignments} WHERE trigger_id=?",
+            f"UPDATE {self.table} SET {assignments}{status} WHERE trigger_id=?",
             (*changes.values(), trigger_id),
         )
 
@@ -89,20 +111,9 @@ class TriggerListProjection:
         if isinstance(event, Trigger.Updated):
             spec = self._spec(cursor, trigger_id)
             spec.update(event.changes)
-            changes = {
+            return {
                 "spec": json_text(spec),
                 "next_fire_at": instant_text(event.next_due_at),
-            }
-            if event.next_due_at is not None:
-                changes["status"] = self._status_after_update(cursor, trigger_id)
-            return changes
-        if isinstance(event, Trigger.Fired):
-            if event.is_test:
-                return {}
-            return {
-                "next_fire_at": instant_text(event.next_due_at),
-                "last_fired_at": instant_text(event.timestamp),
-                "fire_count": self._fire_count(cursor, trigger_id) + 1,
             }
         if isinstance(event, Trigger.Skipped):
             return {"next_fire_at": instant_text(event.next_due_at)}
@@ -119,20 +130,6 @@ class TriggerListProjection:
             f"SELECT spec FROM {self.table} WHERE trigger_id=?", (trigger_id,)
         )
         return json.loads(cursor.fetchone()[0])
-
-    def _fire_count(self, cursor: Cursor, trigger_id: str) -> int:
-        cursor.execute(
-            f"SELECT fire_count FROM {self.table} WHERE trigger_id=?", (trigger_id,)
-        )
-        return int(cursor.fetchone()[0])
-
-    def _status_after_update(self, cursor: Cursor, trigger_id: str) -> str:
-        # An update that gives a completed trigger a future time reactivates it.
-        cursor.execute(
-            f"SELECT status FROM {self.table} WHERE trigger_id=?", (trigger_id,)
-        )
-        status = cursor.fetchone()[0]
-        return "active" if status == "completed" else status
 
 
 class TriggerListView:
