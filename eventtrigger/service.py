@@ -36,6 +36,7 @@ from domain.trigger import ACTIVE, Firing, Trigger, trigger_id_from
 from domain.user import User
 from eventtrigger.clock import Clock, utc_now
 from eventtrigger.delivery_commands import DeliveryCommands
+from eventtrigger.group_commit import GroupCommit
 from eventtrigger.loading import load_many
 from eventtrigger.passwords import hash_password, verify_password
 from eventtrigger.recorder import ProjectingSQLiteRecorder
@@ -98,6 +99,7 @@ class TriggerService(DeliveryCommands, Application):
         self._known_users: set[str] = set()
         # Striped: commands on one trigger share a lock, on most others not.
         self._command_locks = [threading.Lock() for _ in range(64)]
+        self._group_commit = GroupCommit(self.save)
 
     def _record(self, processing_event: ProcessingEvent) -> Any:
         # The recorder projects the domain events as it records them.
@@ -163,7 +165,15 @@ class TriggerService(DeliveryCommands, Application):
     def create_trigger(self, owner_id: str, spec: TriggerSpec) -> Trigger:
         trigger = Trigger.create(owner_id, spec, self.clock())
         self.check_endpoint_target(spec.api_endpoint)
-        self.save(trigger)
+        for attempt in range(1, COMMAND_ATTEMPTS + 1):
+            try:
+                self._group_commit.save(trigger)
+                break
+            except IntegrityError:
+                # It shared a batch with a command that lost a race.
+                if attempt == COMMAND_ATTEMPTS:
+                    raise ConflictError("The store is busy; try again") from None
+                trigger = Trigger.create(owner_id, spec, self.clock())
         log.info(
             "trigger created",
             extra={"trigger_id": trigger.trigger_id, "trigger_type": spec.trigger_type},
@@ -230,7 +240,7 @@ class TriggerService(DeliveryCommands, Application):
                 trigger = self.get_trigger(owner_id, trigger_id)
                 result = command(trigger)
                 try:
-                    self.save(trigger)
+                    self._group_commit.save(trigger)
                 except IntegrityError:
                     if attempt == COMMAND_ATTEMPTS:
                         raise ConflictError(
