@@ -18,6 +18,7 @@ DEFAULT_GRACE_SECONDS = 60.0
 # Bounds that keep every computed instant inside what datetime can hold.
 MAX_INTERVAL_MINUTES = 5 * 366 * 24 * 60
 MAX_GRACE_SECONDS = 366 * 24 * 3600
+MAX_FIRES = 10**9
 EARLIEST_YEAR = 1970
 LATEST_YEAR = 2999
 MAX_ENDPOINT_LENGTH = 2048
@@ -136,8 +137,10 @@ class TriggerSpec:
                 f"interval must be at most {MAX_INTERVAL_MINUTES} minutes (5 years)",
                 field="interval",
             )
-        if self.max_fires is not None and self.max_fires < 1:
-            raise InvalidInputError("max_fires must be at least 1", field="max_fires")
+        if self.max_fires is not None and not 1 <= self.max_fires <= MAX_FIRES:
+            raise InvalidInputError(
+                f"max_fires must be from 1 to {MAX_FIRES:,}", field="max_fires"
+            )
         if self.misfire_policy not in MISFIRE_POLICIES:
             raise InvalidInputError(
                 "misfire_policy must be one of: " + ", ".join(MISFIRE_POLICIES),

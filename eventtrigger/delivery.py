@@ -254,6 +254,7 @@ class DeliveryWorker:
         self.sender = sender or WebhookSender(settings, clock=service.clock)
         self.random_fraction = random_fraction
         self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self._finished_while_reading: set[str] | None = None
         self.delivered_total = 0
         self._held_back: dict[str, float] = {}
         self._next_due: datetime | None = None
@@ -288,16 +289,23 @@ class DeliveryWorker:
         free = self.limit - len(self.in_flight)
         if free <= 0:
             return []
+        # A delivery that finishes while the outbox is read has recorded its
+        # outcome, but the rows read may predate that record: skip it.
+        self._finished_while_reading = set()
         # Rows already in flight come back too, so ask for enough to skip them.
         rows, self._next_due = await asyncio.to_thread(
             self.service.due_deliveries,
             free + len(self.in_flight) + len(self._held_back),
         )
+        finished, self._finished_while_reading = self._finished_while_reading, None
         started = []
         for row in rows:
             if len(self.in_flight) >= self.limit:
                 break
-            if row["firing_id"] in self.in_flight or self._is_held_back(row):
+            firing_id = row["firing_id"]
+            if firing_id in self.in_flight or firing_id in finished:
+                continue
+            if self._is_held_back(row):
                 continue
             started.append(self._start(row))
         return started
@@ -326,6 +334,8 @@ class DeliveryWorker:
 
     def _finished(self, firing_id: str, task: asyncio.Task[None]) -> None:
         self.in_flight.pop(firing_id, None)
+        if self._finished_while_reading is not None:
+            self._finished_while_reading.add(firing_id)
         if not task.cancelled() and task.exception() is not None:
             log.error(
                 "delivery task failed",

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -617,3 +618,47 @@ def test_the_outbox_rebuilds_to_the_same_rows(
     assert verified.rows == {"deliveries": 4, "deliveries_signing": 2}
     assert rebuilt.checksum == verified.live_checksum
     assert len(service.due_deliveries(10)[0]) == 1
+
+
+def test_a_delivery_finishing_while_the_outbox_is_read_is_not_sent_again(
+    service: TriggerService, settings: Settings, receiver: Receiver
+) -> None:
+    # The outbox read starts while the delivery is in flight, and the
+    # delivery records its outcome before the read returns: the rows read
+    # still say pending, and must not start it again.
+    firing_id = fire(service, api_trigger(service, receiver.url()))
+    read_started = threading.Event()
+    outcome_recorded = threading.Event()
+    read_outbox = service.due_deliveries
+    record = service.record_delivery_attempt
+
+    def slow_read(limit: int) -> Any:
+        rows = read_outbox(limit)
+        read_started.set()
+        outcome_recorded.wait(5)
+        return rows
+
+    def record_then_signal(*args: Any) -> Any:
+        read_started.wait(5)
+        try:
+            return record(*args)
+        finally:
+            outcome_recorded.set()
+
+    async def scenario() -> None:
+        worker = DeliveryWorker(service, settings, random_fraction=lambda: FRACTION)
+        try:
+            await worker.dispatch()
+            service.due_deliveries = slow_read  # type: ignore[method-assign]
+            service.record_delivery_attempt = record_then_signal  # type: ignore[method-assign]
+            again = await worker.dispatch()
+            if again:
+                await asyncio.wait(again)
+            await asyncio.sleep(0.2)
+        finally:
+            await worker.stop()
+
+    asyncio.run(scenario())
+
+    assert [r.headers["Idempotency-Key"] for r in receiver.requests] == [firing_id]
+    assert delivery_of(service, firing_id)["status"] == "delivered"

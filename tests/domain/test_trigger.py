@@ -379,3 +379,12 @@ def test_several_due_times_all_within_grace_each_fire_as_plainly_late() -> None:
     assert [f.due_at for f in firings] == [at(5), at(5.5), at(6)]
     assert {(e.misfired, e.covered_count) for e in fired} == {(False, 1)}
     assert trigger.next_due_at == at(6.5)
+
+
+def test_max_fires_beyond_a_billion_is_refused() -> None:
+    spec = TriggerSpec(trigger_type="api", max_fires=10**30)
+
+    with pytest.raises(InvalidInputError) as caught:
+        Trigger.create(OWNER, spec, NOW)
+
+    assert caught.value.field == "max_fires"
