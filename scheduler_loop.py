@@ -120,6 +120,9 @@ class SchedulerLoop:
         mapper = self.service.mapper
         total = 0
         while True:
+            # Everything up to here was committed before the select: once a
+            # short batch has been read, the loop has seen all of it.
+            newest = recorder.max_notification_id() or 0
             notifications = recorder.select_notifications(
                 self.position + 1, FOLLOW_BATCH, topics=TRIGGER_TOPICS
             )
@@ -133,6 +136,7 @@ class SchedulerLoop:
                 self.position = notification.id
             total += len(notifications)
             if len(notifications) < FOLLOW_BATCH:
+                self.position = max(self.position, newest)
                 return total
 
     def fire_due_now(self) -> int:
@@ -142,8 +146,28 @@ class SchedulerLoop:
             due = self.queue.pop_due(self.service.clock(), self.batch_size)
             if not due:
                 return fired
-            fired += len(self.service.fire_due(due))
+            firings, recorded = self.service.fire_due_recorded(due)
+            fired += len(firings)
+            self.take_recorded(recorded)
             self.follow_store()
+
+    def take_recorded(self, recorded: list[tuple[int, Any]]) -> None:
+        """Learn from events this loop just recorded, without reading them
+        back, when they follow on from what it has seen; else the next look
+        at the store reads them."""
+        ids = [notification_id for notification_id, _ in recorded]
+        if not ids or ids[0] != self.position + 1:
+            return
+        if ids != list(range(ids[0], ids[0] + len(ids))):
+            return
+        for _, event in recorded:
+            if isinstance(event, SCHEDULE_EVENTS):
+                self.queue.set(
+                    str(event.originator_id),
+                    next_due_after_event(event),
+                    event.originator_version,
+                )
+        self.position = ids[-1]
 
     def wake(self) -> None:
         """Ask the loop to look at the store now; safe from any thread."""

@@ -329,7 +329,9 @@ class Trigger(Aggregate):
         latest_on_time = now - missed.last <= grace
         all_on_time = now - missed.first <= grace
         policy = self.spec.misfire_policy
-        if all_on_time and missed.count <= fire_all_limit:
+        if missed.count == 1 and latest_on_time:
+            firings = [self._fire_scheduled(due_at, now, schedule)]
+        elif all_on_time and missed.count <= fire_all_limit:
             # Late by less than the grace is simply late: each due time fires.
             firings = self._fire_each_missed(
                 missed, now, schedule, fire_all_limit, misfired=False

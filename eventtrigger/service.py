@@ -256,6 +256,13 @@ class TriggerService(DeliveryCommands, Application):
         A trigger that no longer awaits the named due time (another scheduler
         fired it, or it was changed meanwhile) is passed over.
         """
+        return self.fire_due_recorded(due)[0]
+
+    def fire_due_recorded(
+        self, due: Sequence[tuple[str, datetime]]
+    ) -> tuple[list[Firing], list[tuple[int, Any]]]:
+        """As ``fire_due``, also answering what the batch recorded, as
+        (notification id, event) pairs, when it was one transaction."""
         now = self.clock()
         loaded = load_many(
             self.projections.database, self.mapper, [UUID(t) for t, _ in due]
@@ -269,15 +276,17 @@ class TriggerService(DeliveryCommands, Application):
                 triggers.append(trigger)
                 firings.extend(fired)
         if not triggers:
-            return []
+            return [], []
+        recorded: list[tuple[int, Any]] = []
         try:
-            self.save(*triggers)
+            recordings = self.save(*triggers)
+            recorded = [(r.notification.id, r.domain_event) for r in recordings]
         except IntegrityError:
             # Someone else recorded one of these; save the rest one by one.
             firings = self._save_each(due, now)
         for firing in firings:
             _log_firing(firing)
-        return firings
+        return firings, recorded
 
     # Queries ---------------------------------------------------------------
 
