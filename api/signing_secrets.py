@@ -7,6 +7,8 @@ no cache keeps a copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -17,6 +19,7 @@ from api.context import context_of
 from api.openapi import operation
 from api.triggers import ONE, trigger_id_in
 from domain.timezones import format_instant
+from eventtrigger.service import TriggerService
 from eventtrigger.signing import SigningSecret
 
 PATH = ONE + "/signing-secret"
@@ -41,11 +44,7 @@ def secret_response(secret: SigningSecret) -> JSONResponse:
     errors=(400, 404),
 )
 async def read_signing_secret(request: Request) -> JSONResponse:
-    user_id = await current_user(request)
-    trigger_id = trigger_id_in(request)
-    service = context_of(request).service
-    secret = await run_in_threadpool(service.signing_secret, user_id, trigger_id)
-    return secret_response(secret)
+    return await _answer_secret(request, TriggerService.signing_secret)
 
 
 @operation(
@@ -54,10 +53,16 @@ async def read_signing_secret(request: Request) -> JSONResponse:
     errors=(400, 404),
 )
 async def rotate_signing_secret(request: Request) -> JSONResponse:
+    return await _answer_secret(request, TriggerService.rotate_signing_secret)
+
+
+async def _answer_secret(
+    request: Request, command: Callable[[TriggerService, str, str], SigningSecret]
+) -> JSONResponse:
     user_id = await current_user(request)
     trigger_id = trigger_id_in(request)
     service = context_of(request).service
-    secret = await run_in_threadpool(service.rotate_signing_secret, user_id, trigger_id)
+    secret = await run_in_threadpool(command, service, user_id, trigger_id)
     return secret_response(secret)
 
 

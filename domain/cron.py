@@ -35,7 +35,11 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from domain.errors import InvalidScheduleError
-from domain.timezones import utc_offset_at, wall_time_to_utc
+from domain.timezones import (
+    first_second_past_offset,
+    utc_offset_at,
+    wall_time_to_utc,
+)
 
 __all__ = ["CronRule", "FireTime"]
 
@@ -644,22 +648,6 @@ def _first_offset_change(
     for _ in range(days):
         high = min(low + _DAY, end)
         if utc_offset_at(high, zone) != offset:
-            return _bisect_offset_change(zone, low, high, offset)
+            return first_second_past_offset(zone, low, high, offset)
         low = high
     return None
-
-
-def _bisect_offset_change(
-    zone: ZoneInfo, low: datetime, high: datetime, offset: timedelta
-) -> datetime:
-    # Offsets change on whole seconds, and the last change at or before ``low``
-    # is at or before its whole second, so ``low_second`` still has ``offset``.
-    low_second = math.floor(low.timestamp())
-    high_second = math.ceil(high.timestamp())
-    while high_second - low_second > 1:
-        middle = (low_second + high_second) // 2
-        if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
-            low_second = middle
-        else:
-            high_second = middle
-    return datetime.fromtimestamp(high_second, UTC)

@@ -104,18 +104,26 @@ def _gap_end(naive: datetime, zone: ZoneInfo) -> datetime:
     """Return the transition instant of the gap that swallows ``naive``."""
     after = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
     before = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    offset_after = after.astimezone(zone).utcoffset()
-    # Transitions fall on whole seconds; bisect the seconds between the two
-    # readings for the first one that already has the new offset.
-    low = math.floor(before.timestamp())
-    high = math.ceil(after.timestamp())
-    while high - low > 1:
-        middle = (low + high) // 2
-        if datetime.fromtimestamp(middle, zone).utcoffset() == offset_after:
-            high = middle
+    offset_before = before.astimezone(zone).utcoffset()
+    assert offset_before is not None
+    return first_second_past_offset(zone, before, after, offset_before)
+
+
+def first_second_past_offset(
+    zone: ZoneInfo, low: datetime, high: datetime, offset: timedelta
+) -> datetime:
+    """The first whole second after ``low``, up to ``high``, whose UTC offset
+    in ``zone`` is no longer ``offset`` (the offset at ``low``)."""
+    # Offsets change on whole seconds, so bisecting the seconds is exact.
+    low_second = math.floor(low.timestamp())
+    high_second = math.ceil(high.timestamp())
+    while high_second - low_second > 1:
+        middle = (low_second + high_second) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+            low_second = middle
         else:
-            low = middle
-    return datetime.fromtimestamp(high, UTC)
+            high_second = middle
+    return datetime.fromtimestamp(high_second, UTC)
 
 
 def parse_instant(text: str, zone: ZoneInfo, field: str) -> datetime:
