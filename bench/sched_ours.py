@@ -54,11 +54,16 @@ class RecordingService:
         self._saved_at = time.time()
 
     def fire_due(self, due: Sequence[tuple[str, datetime]]) -> list[Firing]:
-        firings = self._service.fire_due(due)
+        return self.fire_due_recorded(due)[0]
+
+    def fire_due_recorded(
+        self, due: Sequence[tuple[str, datetime]]
+    ) -> tuple[list[Firing], list[tuple[int, Any]]]:
+        firings, recorded = self._service.fire_due_recorded(due)
         self.records.extend(_record(f, self._saved_at) for f in firings if f.due_at)
         if self.expected and len(self.records) >= self.expected:
             self.done.set()
-        return firings
+        return firings, recorded
 
 
 def _record(firing: Firing, recorded: float) -> FireRecord:
