@@ -13,8 +13,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
-
 
 class _Pending:
     def __init__(self, aggregate: Any) -> None:
@@ -62,17 +60,15 @@ class GroupCommit:
             self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
-        # A refused batch fails every command in it: saving collected their
-        # pending events, so each caller runs its command again on the
-        # aggregate as it now is.
+        # A failed batch fails every command in it, and only through their
+        # callers: the leader goes on to the next batch, so nobody is left
+        # waiting. A refused batch (IntegrityError) had its pending events
+        # collected, so each caller runs its command again on the aggregate
+        # as it now is.
         try:
             self._save(*(p.aggregate for p in batch))
-        except BaseException as error:
+        except Exception as error:
             for pending in batch:
                 pending.error = error
-                pending.done.set()
-            if not isinstance(error, IntegrityError):
-                raise
-            return
         for pending in batch:
             pending.done.set()

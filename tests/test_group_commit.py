@@ -95,3 +95,20 @@ def test_an_unexpected_error_reaches_the_caller() -> None:
 
     with pytest.raises(RuntimeError):
         GroupCommit(broken).save("a")
+
+
+def test_a_failed_commit_leaves_the_next_save_a_leader() -> None:
+    calls = []
+
+    def fails_once(*aggregates: Any) -> None:
+        calls.append(aggregates)
+        if len(calls) == 1:
+            raise RuntimeError("disk gone")
+
+    commit = GroupCommit(fails_once)
+    with pytest.raises(RuntimeError):
+        commit.save("a")
+
+    commit.save("b")
+
+    assert calls == [("a",), ("b",)]
