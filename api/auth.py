@@ -5,7 +5,7 @@ Tokens and passwords are never logged, and never put into an error message.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,19 +28,25 @@ ALGORITHM = "HS256"
 CREDENTIALS_REQUIRED = "Username and password are required"
 # Past this many usernames, ones whose window has closed are forgotten.
 LIMITER_PRUNE_SIZE = 10_000
+# Tokens whose signature has been checked, remembered with their claims.
+VERIFIED_TOKENS = 4096
 
 
 class TokenIssuer:
     """Issues and reads the HS256 tokens that login hands out.
 
     Expiry is checked against the service clock, not the wall clock, so the
-    whole service agrees on what "now" is.
+    whole service agrees on what "now" is. Checking a signature costs more
+    than the rest of a read, and a client sends the same token many times,
+    so a token once verified is remembered (its exact text, signature and
+    all); its expiry is still checked on every use.
     """
 
     def __init__(self, secret: str, ttl_seconds: int, clock: Clock) -> None:
         self._secret = secret
         self._ttl_seconds = ttl_seconds
         self._clock = clock
+        self._verified: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     def issue(self, user_id: str, username: str) -> str:
         issued = int(self._clock().timestamp())
@@ -54,6 +60,18 @@ class TokenIssuer:
 
     def user_id_from(self, token: str) -> str:
         """The user id the token names; ApiError (401) when it is bad or expired."""
+        known = self._verified.get(token)
+        if known is None:
+            known = self._verify(token)
+            self._verified[token] = known
+            if len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        expires, user_id = known
+        if expires <= self._clock().timestamp():
+            raise unauthorized("Token has expired")
+        return user_id
+
+    def _verify(self, token: str) -> tuple[float, str]:
         try:
             claims = jwt.decode(
                 token,
@@ -71,9 +89,7 @@ class TokenIssuer:
         expires, user_id = claims["exp"], claims["userid"]
         if not _is_number(expires) or not isinstance(user_id, str):
             raise unauthorized("Invalid token")
-        if expires <= self._clock().timestamp():
-            raise unauthorized("Token has expired")
-        return user_id
+        return expires, user_id
 
 
 class LoginLimiter:

@@ -31,6 +31,7 @@ from api.presenters import (
     present_new_firing,
     present_trigger,
 )
+from api.reads import read_views
 from api.schemas import (
     FireRequest,
     TriggerChanges,
@@ -43,7 +44,7 @@ from api.trigger_input import changes_from, parse_time, spec_from, validated
 from domain.errors import InvalidInputError
 from domain.spec import TriggerSpec
 from domain.timezones import load_zone
-from eventtrigger.service import TriggerService
+from eventtrigger.service import TriggerService, owned_row
 
 V1 = "/api/v1/triggers"
 ONE = V1 + "/{trigger_id}"
@@ -111,7 +112,9 @@ async def fire_for(
 async def list_all_for(request: Request) -> list[dict[str, Any]]:
     user_id = await current_user(request)
     service = context_of(request).service
-    rows = await run_in_threadpool(service.list_triggers, user_id)
+    rows = await read_views(
+        service, lambda views: views.trigger_list.page_for_owner(user_id, None, None)
+    )
     return [present_trigger(row) for row in rows]
 
 
@@ -174,8 +177,11 @@ async def list_triggers(request: Request) -> JSONResponse:
     query = TriggerPageQuery.model_validate(dict(request.query_params))
     after = decode_trigger_cursor(query.cursor) if query.cursor else None
     service = context_of(request).service
-    rows = await run_in_threadpool(
-        service.list_triggers, user_id, query.limit + 1, after
+    rows = await read_views(
+        service,
+        lambda views: views.trigger_list.page_for_owner(
+            user_id, query.limit + 1, after
+        ),
     )
     page = rows[: query.limit]
     next_cursor = None
@@ -198,7 +204,7 @@ async def get_trigger(request: Request) -> JSONResponse:
     user_id = await current_user(request)
     trigger_id = trigger_id_in(request)
     service = context_of(request).service
-    row = await run_in_threadpool(service.trigger_row, user_id, trigger_id)
+    row = await read_views(service, lambda views: owned_row(views, user_id, trigger_id))
     return JSONResponse(present_trigger(row))
 
 

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from eventtrigger.clock import Clock, utc_now
 from eventtrigger.delivery_commands import DeliveryCommands
 from eventtrigger.group_commit import GroupCommit
 from eventtrigger.loading import load_many
+from eventtrigger.loop_reads import LoopReads
 from eventtrigger.passwords import hash_password, verify_password
 from eventtrigger.recorder import ProjectingSQLiteRecorder
 from eventtrigger.settings import Settings
@@ -57,6 +59,29 @@ COMMAND_ATTEMPTS = 5
 # Verifying against this keeps a login for an unknown name as slow as one
 # for a known name, so response times do not reveal which names exist.
 _UNKNOWN_USER_HASH = hash_password("unknown user")
+
+
+@dataclass(frozen=True)
+class ReadViews:
+    """The read models a query may look at."""
+
+    trigger_list: TriggerListView
+    event_log: EventLogView
+    deliveries: DeliveriesView
+
+    @classmethod
+    def over(cls, database: Any) -> ReadViews:
+        return cls(
+            TriggerListView(database), EventLogView(database), DeliveriesView(database)
+        )
+
+
+def owned_row(views: ReadViews, owner_id: str, trigger_id: str) -> Any:
+    """The owner's trigger-list row; anything else is not found."""
+    row = views.trigger_list.get(owner_id, trigger_id)
+    if row is None:
+        raise NotFoundError()
+    return row
 
 
 class TriggerService(DeliveryCommands, Application):
@@ -91,9 +116,15 @@ class TriggerService(DeliveryCommands, Application):
         )
         self.projections.create_tables()
         self.recorder.project = self.projections.apply_in_transaction
-        self.trigger_list = TriggerListView(database)
-        self.event_log = EventLogView(database)
-        self.deliveries = DeliveriesView(database)
+        self.views = ReadViews.over(database)
+        self.trigger_list = self.views.trigger_list
+        self.event_log = self.views.event_log
+        self.deliveries = self.views.deliveries
+        self.loop_reads = LoopReads(
+            path,
+            [p.name for p in self.projections.projections],
+            ReadViews.over,
+        )
         self.signing = SigningKeys(settings)
         self.after_save: list[Callable[[], None]] = []
         self._known_users: set[str] = set()
@@ -284,8 +315,7 @@ class TriggerService(DeliveryCommands, Application):
         except IntegrityError:
             # Someone else recorded one of these; save the rest one by one.
             firings = self._save_each(due, now)
-        for firing in firings:
-            _log_firing(firing)
+        _log_due_firings(firings)
         return firings, recorded
 
     # Queries ---------------------------------------------------------------
@@ -297,18 +327,20 @@ class TriggerService(DeliveryCommands, Application):
             raise NotFoundError()
         return trigger
 
-    def trigger_row(self, owner_id: str, trigger_id: str) -> Any:
+    def read_current(self, query: Callable[[ReadViews], T]) -> T:
+        """``query`` over read models that include every recorded event."""
         with self.projections.reading_current():
-            row = self.trigger_list.get(owner_id, trigger_id)
-        if row is None:
-            raise NotFoundError()
-        return row
+            return query(self.views)
+
+    def trigger_row(self, owner_id: str, trigger_id: str) -> Any:
+        return self.read_current(lambda views: owned_row(views, owner_id, trigger_id))
 
     def list_triggers(
         self, owner_id: str, limit: int | None = None, after: Any = None
     ) -> list[Any]:
-        with self.projections.reading_current():
-            return self.trigger_list.page_for_owner(owner_id, limit, after)
+        return self.read_current(
+            lambda views: views.trigger_list.page_for_owner(owner_id, limit, after)
+        )
 
     def list_firings(self, owner_id: str, **filters: Any) -> list[Any]:
         with self.projections.reading_current():
@@ -328,6 +360,10 @@ class TriggerService(DeliveryCommands, Application):
         if trigger.spec.max_fires is not None:
             count = min(count, trigger.spec.max_fires - trigger.fire_count)
         return trigger, trigger.schedule.upcoming(start, count)
+
+    def close(self) -> None:
+        self.loop_reads.close()
+        super().close()
 
     # Internals -------------------------------------------------------------
 
@@ -398,17 +434,39 @@ def _create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-def _log_firing(firing: Firing) -> None:
-    lateness_ms = None
-    if firing.due_at is not None:
-        lateness_ms = round((firing.fired_at - firing.due_at).total_seconds() * 1000, 1)
-    log.info(
+def _lateness_ms(firing: Firing) -> float | None:
+    if firing.due_at is None:
+        return None
+    return round((firing.fired_at - firing.due_at).total_seconds() * 1000, 1)
+
+
+def _log_firing(firing: Firing, level: int = logging.INFO) -> None:
+    log.log(
+        level,
         "trigger fired",
         extra={
             "trigger_id": firing.trigger_id,
             "firing_id": firing.firing_id,
             "reason": firing.reason,
             "due_at": firing.due_at.isoformat() if firing.due_at else None,
-            "lateness_ms": lateness_ms,
+            "lateness_ms": _lateness_ms(firing),
+        },
+    )
+
+
+def _log_due_firings(firings: Sequence[Firing]) -> None:
+    """One line per batch: a line per firing costs as much as recording it,
+    and every firing is already in the event log. Each is logged at DEBUG."""
+    if not firings:
+        return
+    if log.isEnabledFor(logging.DEBUG):
+        for firing in firings:
+            _log_firing(firing, logging.DEBUG)
+    lateness = [ms for ms in map(_lateness_ms, firings) if ms is not None]
+    log.info(
+        "triggers fired",
+        extra={
+            "count": len(firings),
+            "max_lateness_ms": max(lateness) if lateness else None,
         },
     )

@@ -241,3 +241,31 @@ def test_unusable_settings_are_refused_when_read(name: str, value: str) -> None:
         load_settings({name: value})
 
     assert name.removeprefix("EVENTTRIGGER_") in str(caught.value)
+
+
+def test_a_batch_of_due_firings_is_logged_as_one_line_and_each_at_debug(
+    service: TriggerService, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner = service.register_user("ada", "pw")
+    due = T0 + timedelta(minutes=1)
+    ids = [
+        service.create_trigger(
+            owner, TriggerSpec(trigger_type="scheduled", schedule_time=due)
+        ).trigger_id
+        for _ in range(2)
+    ]
+    clock.advance(minutes=1, seconds=2)
+    with caplog.at_level("DEBUG", logger="eventtrigger.service"):
+        service.fire_due([(trigger_id, due) for trigger_id in ids])
+    lines = [
+        (r.levelname, r.getMessage(), getattr(r, "trigger_id", None))
+        for r in caplog.records
+        if "fired" in r.getMessage()
+    ]
+    assert lines == [
+        ("DEBUG", "trigger fired", ids[0]),
+        ("DEBUG", "trigger fired", ids[1]),
+        ("INFO", "triggers fired", None),
+    ]
+    summary = caplog.records[-1]
+    assert (summary.count, summary.max_lateness_ms) == (2, 2000.0)

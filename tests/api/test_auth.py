@@ -243,3 +243,18 @@ def test_register_refuses_names_with_invisible_characters(
 
     assert answer.status_code == 400
     assert answer.json()["field"] == "username"
+
+
+def test_a_token_with_one_changed_character_is_refused_after_the_good_one(
+    client: TestClient, alice: Headers
+) -> None:
+    assert client.get("/api/v1/triggers", headers=alice).status_code == 200
+    good = alice["Authorization"]
+    # A character inside the signature: the last one carries padding bits.
+    inside = good[-10]
+    forged = good[:-10] + ("A" if inside != "A" else "B") + good[-9:]
+
+    response = client.get("/api/v1/triggers", headers={"Authorization": forged})
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthorized", "message": "Invalid token"}

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from eventtrigger.service import TriggerService
+from projections.trigger_list import TriggerListView
 
 Headers = dict[str, str]
 Create = Callable[..., dict[str, Any]]
@@ -375,7 +376,7 @@ def test_an_unexpected_failure_answers_500_without_details(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk on fire at /var/secret")
 
-    monkeypatch.setattr(service, "list_triggers", broken)
+    monkeypatch.setattr(TriggerListView, "page_for_owner", broken)
 
     response = TestClient(app).get("/api/v1/triggers", headers=alice)
 
