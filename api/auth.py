@@ -13,13 +13,13 @@ import jwt
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.bodies import read_object
 from api.context import context_of
 from api.errors import ApiError, unauthorized
 from api.openapi import operation
+from api.responses import JSONResponse
 from api.schemas import Credentials
 from domain.errors import InvalidInputError
 from eventtrigger.clock import Clock

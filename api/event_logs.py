@@ -13,7 +13,6 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.auth import current_user
@@ -21,6 +20,7 @@ from api.context import context_of
 from api.cursors import EVENT_LOGS, decode_event_log_cursor, encode_cursor
 from api.openapi import operation
 from api.presenters import present_firing
+from api.responses import JSONResponse
 from api.schemas import EventLogQuery
 from eventtrigger.settings import Settings
 from projections.encoding import instant_text

@@ -6,11 +6,11 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.context import context_of
 from api.openapi import operation
+from api.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 

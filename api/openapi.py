@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+
+from api.responses import JSONResponse
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 

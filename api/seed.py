@@ -8,10 +8,10 @@ Unknown fields in a body are ignored here, as the old service ignored them.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.openapi import operation
+from api.responses import JSONResponse
 from api.schemas import TriggerChanges, TriggerCreate
 from api.triggers import create_for, delete_for, fire_for, list_all_for, update_for
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.auth import current_user
 from api.context import context_of
 from api.openapi import operation
+from api.responses import JSONResponse
 from api.triggers import ONE, trigger_id_in
 from domain.timezones import format_instant
 from eventtrigger.service import TriggerService

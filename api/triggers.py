@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from api.auth import current_user
@@ -32,6 +32,7 @@ from api.presenters import (
     present_trigger,
 )
 from api.reads import read_views
+from api.responses import JSONResponse
 from api.schemas import (
     FireRequest,
     TriggerChanges,

@@ -8,7 +8,8 @@ from uuid import UUID
 import pytest
 from starlette.testclient import TestClient
 
-from api.presenters import json_value, present_new_firing
+from api.presenters import instant, json_value, present_new_firing
+from domain.timezones import format_instant
 from domain.trigger import Firing
 from eventtrigger.service import TriggerService
 
@@ -73,3 +74,33 @@ def test_fire_answers_even_when_the_log_row_is_not_found(
     assert response.status_code == 201
     assert response.json()["api_payload"] == "stored"
     assert response.json()["fired_at"] == "2026-12-04T12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-04T12:00:00+00:00",
+        "2026-12-04T12:00:00.000000+00:00",
+        "2026-12-04T12:00:00.000001+00:00",
+        "2026-12-04T12:00:00.120000+00:00",
+        "2026-12-04T12:00:00+02:00",
+        "2026-12-04T12:00:00.500000-05:30",
+        "2026-12-04T12:00:00.5+00:00",
+    ],
+)
+def test_a_stored_instant_reads_as_format_instant_writes_it(text: str) -> None:
+    assert instant(text) == format_instant(datetime.fromisoformat(text))
+
+
+def test_stored_instants_lose_only_zero_microseconds() -> None:
+    assert [
+        instant("2026-12-04T12:00:00.000000+00:00"),
+        instant("2026-12-04T12:00:00.000001+00:00"),
+        instant("2026-12-04T14:00:00+02:00"),
+        instant(None),
+    ] == [
+        "2026-12-04T12:00:00+00:00",
+        "2026-12-04T12:00:00.000001+00:00",
+        "2026-12-04T12:00:00+00:00",
+        None,
+    ]
