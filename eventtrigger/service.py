@@ -21,6 +21,7 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
 )
+from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 from eventsourcing.utils import get_topic
 
@@ -142,13 +143,30 @@ class TriggerService(DeliveryCommands, Application):
         transcoder.register(SpecAsRecord())
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        recordings = super().save(*objs, **kwargs)
+        recordings = self._save_aggregates(objs, kwargs)
         # Read your writes: the lists a client asks for next include this
         # change, applied in its own transaction or, failing that, now.
         if not self.recorder.projected_last_insert:
             self.projections.catch_up()
         for listener in self.after_save:
             listener()
+        return recordings
+
+    def _save_aggregates(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        """What the library's save does, but the aggregates are known to be
+        aggregates: its runtime protocol checks cost tens of microseconds
+        each, more than encoding the event, in a batch of hundreds."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
         return recordings
 
     # Users -------------------------------------------------------------------
