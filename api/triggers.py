@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -45,7 +46,8 @@ from api.trigger_input import changes_from, parse_time, spec_from, validated
 from domain.errors import InvalidInputError
 from domain.spec import TriggerSpec
 from domain.timezones import load_zone
-from eventtrigger.service import TriggerService, owned_row
+from domain.trigger import Firing
+from eventtrigger.service import ReadViews, TriggerService, owned_row
 
 V1 = "/api/v1/triggers"
 ONE = V1 + "/{trigger_id}"
@@ -105,9 +107,24 @@ async def fire_for(
         body = await read_object(request, required=False)
         payload = FireRequest.model_validate(body).payload
     context = context_of(request)
-    return await run_in_threadpool(
-        _fire, context, user_id, trigger_id, payload, is_test
+    service = context.service
+    firing = await run_in_threadpool(
+        partial(service.fire_trigger, payload=payload, is_test=is_test),
+        user_id,
+        trigger_id,
     )
+    presented = await read_views(
+        service, lambda views: _recorded_firing(context, views, user_id, firing)
+    )
+    if presented is not None:
+        return presented
+    # Only a burst of other firings of this trigger in between lands here.
+    if payload is None:
+        row = await read_views(
+            service, lambda views: owned_row(views, user_id, trigger_id)
+        )
+        payload = json.loads(row["spec"]).get("api_payload")
+    return present_new_firing(firing, payload)
 
 
 async def list_all_for(request: Request) -> list[dict[str, Any]]:
@@ -140,26 +157,19 @@ def _update(
     return service.trigger_row(user_id, trigger_id)
 
 
-def _fire(
-    context: ApiContext,
-    user_id: str,
-    trigger_id: str,
-    payload: Any,
-    is_test: bool,
-) -> dict[str, Any]:
-    service = context.service
-    firing = service.fire_trigger(user_id, trigger_id, payload=payload, is_test=is_test)
-    recent = service.list_firings(user_id, trigger_id=trigger_id, limit=RECENT_FIRINGS)
+def _recorded_firing(
+    context: ApiContext, views: ReadViews, user_id: str, firing: Firing
+) -> dict[str, Any] | None:
+    """The firing as its event-log entry shows it, if it is among the newest."""
+    recent = views.event_log.page_for_owner(
+        user_id, trigger_id=firing.trigger_id, limit=RECENT_FIRINGS
+    )
     for row in recent:
         if row["firing_id"] == firing.firing_id:
-            state = state_of(row, service.clock(), context.settings)
-            delivery = service.delivery_states([firing.firing_id])
+            state = state_of(row, context.service.clock(), context.settings)
+            delivery = views.deliveries.for_firings([firing.firing_id])
             return present_firing(row, state, delivery.get(firing.firing_id))
-    # Only a burst of other firings of this trigger in between lands here.
-    if payload is None:
-        spec = json.loads(service.trigger_row(user_id, trigger_id)["spec"])
-        payload = spec.get("api_payload")
-    return present_new_firing(firing, payload)
+    return None
 
 
 def _apply(

@@ -345,6 +345,17 @@ class Trigger(Aggregate):
         self._complete_if_exhausted(now)
         return firings
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Trigger:
+        # The store hands each command a deep copy of its cached trigger. Every
+        # attribute holds an immutable value (a frozen spec, instants, text,
+        # numbers) and events replace attributes rather than change them, so a
+        # copy with its own list of pending events is a full copy, made for a
+        # fraction of what copying every object inside would cost.
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._pending_events = list(self._pending_events)
+        return clone
+
     # Queries ---------------------------------------------------------------
 
     @property

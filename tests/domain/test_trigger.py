@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -388,3 +389,23 @@ def test_max_fires_beyond_a_billion_is_refused() -> None:
         Trigger.create(OWNER, spec, NOW)
 
     assert caught.value.field == "max_fires"
+
+
+def test_a_deep_copy_changes_apart_from_its_original() -> None:
+    original = recurring(every=10)
+    original.collect_events()
+    copied = copy.deepcopy(original)
+
+    copied.fire_due(at(5), at(5))
+    copied.update(OWNER, {"interval": 5.0}, at(6))
+
+    assert (original.version, original.fire_count, original.next_due_at) == (
+        1,
+        0,
+        at(5),
+    )
+    assert original.spec.interval == 10
+    assert event_names(original) == []
+    assert (copied.version, copied.fire_count, copied.spec.interval) == (3, 1, 5.0)
+    assert event_names(copied) == ["Fired", "Updated"]
+    assert vars(copy.deepcopy(original)).keys() == vars(original).keys()
