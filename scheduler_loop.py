@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 
 TRIGGER_TOPICS = sorted(get_topic(cls) for cls in SCHEDULE_EVENTS)
 FOLLOW_BATCH = 5000
+# The loop's timer wakes late by up to a millisecond and more (epoll counts
+# whole milliseconds); the last stretch before a due time is slept in the
+# worker thread instead, whose sleep is precise.
+PRECISE_WAKE_SECONDS = 0.002
 
 
 def next_due_after_event(event: Any) -> datetime | None:
@@ -189,7 +194,16 @@ class SchedulerLoop:
 
     def _step(self) -> None:
         self.follow_store()
+        self._sleep_until_imminent_due()
         self.fired_total += self.fire_due_now()
+
+    def _sleep_until_imminent_due(self) -> None:
+        earliest = self.queue.earliest()
+        if earliest is None:
+            return
+        wait = (earliest - self.service.clock()).total_seconds()
+        if 0 < wait <= PRECISE_WAKE_SECONDS:
+            time.sleep(wait)
 
     async def _sleep(self) -> None:
         assert self._wake is not None
@@ -197,7 +211,7 @@ class SchedulerLoop:
         earliest = self.queue.earliest()
         if earliest is not None:
             until_due = (earliest - self.service.clock()).total_seconds()
-            timeout = max(0.0, min(timeout, until_due))
+            timeout = max(0.0, min(timeout, until_due - PRECISE_WAKE_SECONDS))
         log.debug("scheduler sleeping", extra={"seconds": round(timeout, 4)})
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)

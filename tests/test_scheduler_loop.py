@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+import scheduler_loop
 from domain.spec import TriggerSpec
 from eventtrigger.service import TriggerService
 from eventtrigger.settings import Settings
@@ -150,3 +153,26 @@ def test_many_due_together_are_fired_in_one_pass(
 
     assert fired == 50
     assert len(service.list_firings("u1", limit=1000)) == 50
+
+
+class ClockOnly:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+
+def test_the_last_two_milliseconds_before_a_due_time_are_slept_precisely(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(scheduler_loop.time, "sleep", slept.append)
+    loop = SchedulerLoop(ClockOnly(clock))
+    now = clock()
+
+    loop.queue.set("soon", now + timedelta(microseconds=1500), 1)
+    loop._sleep_until_imminent_due()
+    loop.queue.set("soon", now + timedelta(milliseconds=10), 2)
+    loop._sleep_until_imminent_due()
+    loop.queue.set("soon", now - timedelta(milliseconds=1), 3)
+    loop._sleep_until_imminent_due()
+
+    assert slept == [0.0015]
