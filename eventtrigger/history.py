@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
+from projections.records import StoredRow, as_rows
+from projections.runner import ProjectionRunner
 from retention import ArchivedEvent, ArchiveStore
 
-LIVE_PAGE = 5000
+LIVE_PAGE = 10_000
 
 
 def as_notification(event: ArchivedEvent) -> Notification:
@@ -24,51 +27,42 @@ def as_notification(event: ArchivedEvent) -> Notification:
     )
 
 
-def archived_notifications(
+def archived_rows(
     archive: ArchiveStore, topics: Iterable[str] = ()
-) -> Iterator[Notification]:
-    """Every archived event in notification order (each file is in order, and
-    merging the files keeps it)."""
+) -> Iterator[StoredRow]:
+    """Every archived event as a stored row, in notification order (each file
+    is in order, and merging the files keeps it)."""
     wanted = set(topics)
     streams = [
         (
-            as_notification(e)
+            (e.notification_id, e.originator_id, e.originator_version, e.topic, e.state)
             for e in archive.read(entry)
             if not wanted or e.topic in wanted
         )
         for entry in archive.entries()
     ]
-    yield from heapq.merge(*streams, key=lambda n: n.id)
+    yield from heapq.merge(*streams, key=itemgetter(0))
 
 
-def live_notifications(
-    recorder: Any, topics: Iterable[str] = (), stop: int | None = None
-) -> Iterator[Notification]:
+def live_rows(runner: ProjectionRunner, stop: int | None = None) -> Iterator[Any]:
+    """The live store's events that the runner's projections apply, as rows."""
     position = 0
-    topic_list = list(topics)
     while True:
-        page = recorder.select_notifications(
-            position + 1, LIVE_PAGE, stop=stop, topics=topic_list
-        )
+        page = as_rows(runner.select_rows(position + 1, LIVE_PAGE, stop=stop))
         yield from page
         if len(page) < LIVE_PAGE:
             return
-        position = page[-1].id
+        position = page[-1][0]
 
 
-def all_notifications(
-    archive: ArchiveStore,
-    recorder: Any,
-    topics: Iterable[str] = (),
-    stop: int | None = None,
-) -> Iterator[Notification]:
+def all_rows(
+    archive: ArchiveStore, runner: ProjectionRunner, stop: int | None = None
+) -> Iterator[Any]:
     """Archived and live events together, in notification order, up to ``stop``."""
-    topic_list = list(topics)
-    archived = archived_notifications(archive, topic_list)
+    archived = archived_rows(archive, runner.topics)
     if stop is not None:
-        archived = (n for n in archived if n.id <= stop)
-    live = live_notifications(recorder, topic_list, stop)
-    return heapq.merge(archived, live, key=lambda n: n.id)
+        archived = (row for row in archived if row[0] <= stop)
+    return heapq.merge(archived, live_rows(runner, stop), key=itemgetter(0))
 
 
 def stored_stream(

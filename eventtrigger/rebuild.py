@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventtrigger.history import all_notifications, live_notifications
-from projections.runner import POSITIONS_TABLE, ProjectionRunner, topics_for
+from eventtrigger.history import all_rows, live_rows
+from projections.runner import POSITIONS_TABLE, ProjectionRunner
 from retention import ArchiveStore
 
 ASIDE = "__rebuild"
@@ -90,7 +90,7 @@ class ProjectionRebuilder:
         try:
             runner.apply_stream(self._history(live, runner, None), self._reporter(live))
             runner.catch_up()
-            position = self._swap(live, aside)
+            position = self._swap(live, aside, runner)
         except BaseException:
             # Leave nothing aside: its position would hold compaction back.
             self._drop(aside)
@@ -122,20 +122,19 @@ class ProjectionRebuilder:
         runner = ProjectionRunner(
             self.database, self.service.recorder, self.service.mapper, [aside]
         )
-        runner.create_tables()
+        # Loaded without its query indexes, which the swap creates once under
+        # the live names (an index keeps its name through a table rename).
+        runner.create_tables(indexes=False)
         return aside, runner
 
     def _history(
         self, live: Any, runner: ProjectionRunner, stop: int | None
     ) -> Iterator[Any]:
-        recorder = self.service.recorder
         if live.needs_full_history:
-            return all_notifications(self.archive, recorder, runner.topics, stop)
-        return live_notifications(recorder, runner.topics, stop)
+            return all_rows(self.archive, runner, stop)
+        return live_rows(runner, stop)
 
-    def _swap(self, live: Any, aside: Any) -> int:
-        mapper = self.service.mapper
-        topics = topics_for([live])
+    def _swap(self, live: Any, aside: Any, runner: ProjectionRunner) -> int:
         with self.database.transaction(commit=True) as cursor:
             # Writing first takes the store's write lock: no event can be
             # recorded between the last catch-up below and the swap.
@@ -144,14 +143,11 @@ class ProjectionRebuilder:
                 "WHERE name=?",
                 (aside.name,),
             )
+            start = self._position(cursor, aside.name) + 1
+            runner.apply_rows(
+                cursor, runner.select_rows(start, SWAP_PAGE, cursor=cursor)
+            )
             position = self._position(cursor, aside.name)
-            for notification in self.service.recorder.select_notifications(
-                position + 1, SWAP_PAGE, topics=topics
-            ):
-                event = mapper.to_domain_event(notification)
-                if isinstance(event, aside.topics_of):
-                    aside.apply(cursor, event, notification.id)
-                position = notification.id
             for table in live.tables:
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             for old, new in zip(aside.tables, live.tables, strict=True):

@@ -18,6 +18,7 @@ from domain.delivery import FINAL_OUTCOMES, PENDING, Delivery
 from domain.trigger import Trigger
 from projections.database import Cursor
 from projections.encoding import instant_text
+from projections.records import FiredRecord, fired_record
 
 TABLE = "deliveries"
 # SQLite allows a bounded number of bound parameters per statement.
@@ -47,6 +48,9 @@ class DeliveriesProjection:
         return [self.table, f"{self.table}_signing"]
 
     def create_statements(self) -> list[str]:
+        return self.table_statements() + self.index_statements()
+
+    def table_statements(self) -> list[str]:
         return [
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
             "firing_id TEXT PRIMARY KEY, position INTEGER NOT NULL, "
@@ -56,63 +60,95 @@ class DeliveriesProjection:
             "status TEXT NOT NULL, attempts INTEGER NOT NULL, "
             "next_attempt_at TEXT, last_attempt_at TEXT, "
             "last_status_code INTEGER, last_error TEXT)",
-            f"CREATE INDEX IF NOT EXISTS {self.table}_due "
-            f"ON {self.table} (next_attempt_at) WHERE status = '{PENDING}'",
-            f"CREATE INDEX IF NOT EXISTS {self.table}_by_trigger "
-            f"ON {self.table} (trigger_id, position)",
             f"CREATE TABLE IF NOT EXISTS {self.table}_signing ("
             "trigger_id TEXT PRIMARY KEY, generation INTEGER NOT NULL, "
             "rotated_at TEXT)",
         ]
 
+    def index_statements(self) -> list[str]:
+        """Indexes for the queries alone; applying events needs none of them."""
+        return [
+            f"CREATE INDEX IF NOT EXISTS {self.table}_due "
+            f"ON {self.table} (next_attempt_at) WHERE status = '{PENDING}'",
+            f"CREATE INDEX IF NOT EXISTS {self.table}_by_trigger "
+            f"ON {self.table} (trigger_id, position)",
+        ]
+
     def apply(self, cursor: Cursor, event: Any, notification_id: int) -> None:
         if isinstance(event, Trigger.Created):
-            cursor.execute(
-                f"INSERT INTO {self.table}_signing VALUES (?, 1, NULL)",
-                (str(event.originator_id),),
-            )
+            cursor.execute(*self._created(event))
         elif isinstance(event, Trigger.SigningSecretRotated):
-            cursor.execute(
-                f"UPDATE {self.table}_signing SET generation=?, rotated_at=? "
-                "WHERE trigger_id=?",
-                (
-                    event.generation,
-                    instant_text(event.timestamp),
-                    str(event.originator_id),
-                ),
-            )
+            cursor.execute(*self._rotated(event))
         elif isinstance(event, Trigger.Fired):
             if event.endpoint is not None:
                 self._add_firing(cursor, event, notification_id)
         else:
             self._apply_attempt(cursor, event)
 
-    def _add_firing(self, cursor: Cursor, event: Any, notification_id: int) -> None:
-        fired_at = instant_text(event.timestamp)
-        cursor.execute(
+    def apply_batch(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
+        """Apply many events as ``apply`` would one by one: the statements are
+        the same and in the same order within each table, and a run of one
+        statement goes to SQLite as one ``executemany``."""
+        runs: dict[str, list[tuple[str, list[Any]]]] = {"signing": [], "outbox": []}
+        for notification_id, item in events:
+            if type(item) is FiredRecord or isinstance(item, Trigger.Fired):
+                record = item if type(item) is FiredRecord else fired_record(item)
+                if record.endpoint is not None:
+                    _add(runs["outbox"], *self._firing(record, notification_id))
+            elif isinstance(item, Trigger.Created):
+                _add(runs["signing"], *self._created(item))
+            elif isinstance(item, Trigger.SigningSecretRotated):
+                _add(runs["signing"], *self._rotated(item))
+            else:
+                _add(runs["outbox"], *self._attempt(item))
+        for run in runs.values():
+            for statement, params in run:
+                cursor.executemany(statement, params)
+
+    def _created(self, event: Any) -> tuple[str, tuple[Any, ...]]:
+        return (
+            f"INSERT INTO {self.table}_signing VALUES (?, 1, NULL)",
+            (str(event.originator_id),),
+        )
+
+    def _rotated(self, event: Any) -> tuple[str, tuple[Any, ...]]:
+        return (
+            f"UPDATE {self.table}_signing SET generation=?, rotated_at=? "
+            "WHERE trigger_id=?",
+            (
+                event.generation,
+                instant_text(event.timestamp),
+                str(event.originator_id),
+            ),
+        )
+
+    def _firing(
+        self, record: FiredRecord, notification_id: int
+    ) -> tuple[str, tuple[Any, ...]]:
+        return (
             f"INSERT INTO {self.table} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                event.firing_id,
+                record.firing_id,
                 notification_id,
-                str(event.originator_id),
-                event.endpoint,
-                event.reason,
-                int(event.is_test),
-                instant_text(event.due_at),
-                fired_at,
-                payload_text(event.payload),
+                record.originator_id,
+                record.endpoint,
+                record.reason,
+                int(record.is_test),
+                record.due_at,
+                record.timestamp,
+                payload_text(record.payload),
                 PENDING,
                 0,
-                fired_at,
+                record.timestamp,
                 None,
                 None,
                 None,
             ),
         )
 
-    def _apply_attempt(self, cursor: Cursor, event: Any) -> None:
+    def _attempt(self, event: Any) -> tuple[str, tuple[Any, ...]]:
         status = event.outcome if event.outcome in FINAL_OUTCOMES else PENDING
-        cursor.execute(
+        return (
             f"UPDATE {self.table} SET status=?, attempts=?, next_attempt_at=?, "
             "last_attempt_at=?, last_status_code=?, last_error=? WHERE firing_id=?",
             (
@@ -126,10 +162,29 @@ class DeliveriesProjection:
             ),
         )
 
+    def _add_firing(self, cursor: Cursor, event: Any, notification_id: int) -> None:
+        cursor.execute(*self._firing(fired_record(event), notification_id))
+
+    def _apply_attempt(self, cursor: Cursor, event: Any) -> None:
+        cursor.execute(*self._attempt(event))
+
+
+def _add(
+    run: list[tuple[str, list[Any]]], statement: str, params: tuple[Any, ...]
+) -> None:
+    if run and run[-1][0] == statement:
+        run[-1][1].append(params)
+    else:
+        run.append((statement, [params]))
+
+
+# Built once: json.dumps with arguments builds an encoder on every call.
+_PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 
 def payload_text(payload: Any) -> str:
     """The payload as compact JSON in the order it was given, as it is sent."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return _PAYLOAD_JSON.encode(payload)
 
 
 class DeliveriesView:

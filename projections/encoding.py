@@ -14,5 +14,10 @@ def instant_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# One encoder for every call: json.dumps with these arguments builds a new
+# one each time, which costs more than encoding a small value.
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def json_text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _JSON.encode(value)

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from domain.trigger import SCHEDULE_EVENTS, Trigger
 from projections.database import Cursor
 from projections.encoding import instant_text, json_text
+from projections.records import FiredRecord, fired_record
 
 TABLE = "trigger_list"
+# SQLite allows a bounded number of bound parameters per statement.
+LOOKUP_CHUNK = 500
+COLUMNS = (
+    "trigger_id",
+    "owner_id",
+    "spec",
+    "status",
+    "created_at",
+    "updated_at",
+    "next_fire_at",
+    "last_fired_at",
+    "fire_count",
+    "version",
+)
+SPEC = COLUMNS.index("spec")
+STATUS = COLUMNS.index("status")
+UPDATED_AT = COLUMNS.index("updated_at")
+NEXT_FIRE_AT = COLUMNS.index("next_fire_at")
+LAST_FIRED_AT = COLUMNS.index("last_fired_at")
+FIRE_COUNT = COLUMNS.index("fire_count")
+VERSION = COLUMNS.index("version")
 
 
 class TriggerListProjection:
@@ -33,6 +57,9 @@ class TriggerListProjection:
         return [self.table]
 
     def create_statements(self) -> list[str]:
+        return self.table_statements() + self.index_statements()
+
+    def table_statements(self) -> list[str]:
         return [
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
             "trigger_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, "
@@ -40,6 +67,11 @@ class TriggerListProjection:
             "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
             "next_fire_at TEXT, last_fired_at TEXT, "
             "fire_count INTEGER NOT NULL, version INTEGER NOT NULL)",
+        ]
+
+    def index_statements(self) -> list[str]:
+        """Indexes for the queries alone; applying events needs none of them."""
+        return [
             f"CREATE INDEX IF NOT EXISTS {self.table}_by_owner "
             f"ON {self.table} (owner_id, created_at, trigger_id)",
             f"CREATE INDEX IF NOT EXISTS {self.table}_by_due "
@@ -89,22 +121,132 @@ class TriggerListProjection:
             (*changes.values(), trigger_id),
         )
 
-    def _insert(self, cursor: Cursor, trigger_id: str, event: Any) -> None:
+    def apply_batch(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
+        """Apply many events as ``apply`` would one by one, with a few
+        statements: each trigger's events are folded into its final row.
+
+        Every row a trigger in the batch has is read first, so the fold
+        starts from what the table holds.
+        """
+        by_trigger: dict[str, list[Any]] = {}
+        for _, item in events:
+            if type(item) is not FiredRecord:
+                if isinstance(item, Trigger.Fired):
+                    item = fired_record(item)
+                trigger_id = str(item.originator_id)
+            else:
+                trigger_id = item.originator_id
+            found = by_trigger.get(trigger_id)
+            if found is None:
+                by_trigger[trigger_id] = [item]
+            else:
+                found.append(item)
+        before = self._rows(cursor, list(by_trigger))
+        inserts: list[list[Any]] = []
+        updates: list[list[Any]] = []
+        deletes: list[tuple[str]] = []
+        for trigger_id, items in by_trigger.items():
+            old = before.get(trigger_id)
+            row = None if old is None else list(old)
+            for item in items:
+                row = self._fold(row, trigger_id, item)
+            if row is None:
+                if old is not None:
+                    deletes.append((trigger_id,))
+            elif old is None:
+                inserts.append(row)
+            elif row != old:
+                updates.append([*row[1:], trigger_id])
+        if deletes:
+            cursor.executemany(f"DELETE FROM {self.table} WHERE trigger_id=?", deletes)
+        if updates:
+            assignments = ", ".join(f"{column}=?" for column in COLUMNS[1:])
+            cursor.executemany(
+                f"UPDATE {self.table} SET {assignments} WHERE trigger_id=?", updates
+            )
+        if inserts:
+            cursor.executemany(
+                f"INSERT INTO {self.table} VALUES (?,?,?,?,?,?,?,?,?,?)", inserts
+            )
+
+    def _fold(self, row: list[Any] | None, trigger_id: str, item: Any) -> Any:
+        """The row after one event, as the statements ``apply`` runs leave it
+        (an update of a missing row changes nothing)."""
+        if type(item) is FiredRecord:
+            if row is not None:
+                row[UPDATED_AT] = item.timestamp
+                row[VERSION] = item.originator_version
+                if not item.is_test:
+                    row[NEXT_FIRE_AT] = item.next_due_at
+                    row[LAST_FIRED_AT] = item.timestamp
+                    row[FIRE_COUNT] += 1
+            return row
+        if isinstance(item, Trigger.Created):
+            if row is not None:
+                raise sqlite3.IntegrityError(
+                    f"UNIQUE constraint failed: {self.table}.trigger_id"
+                )
+            return list(self._created_row(trigger_id, item))
+        if isinstance(item, Trigger.Deleted):
+            return None
+        if row is None:
+            if isinstance(item, Trigger.Updated):
+                # As in apply, which reads the spec of the row it updates.
+                raise LookupError(f"no {self.table} row for trigger {trigger_id}")
+            return None
+        row[UPDATED_AT] = instant_text(item.timestamp)
+        row[VERSION] = item.originator_version
+        if isinstance(item, Trigger.Updated):
+            spec = json.loads(row[SPEC])
+            spec.update(item.changes)
+            row[SPEC] = json_text(spec)
+            row[NEXT_FIRE_AT] = instant_text(item.next_due_at)
+            if item.next_due_at is not None and row[STATUS] == "completed":
+                row[STATUS] = "active"
+        elif isinstance(item, Trigger.Skipped):
+            row[NEXT_FIRE_AT] = instant_text(item.next_due_at)
+        elif isinstance(item, Trigger.Resumed):
+            row[STATUS] = "active"
+            row[NEXT_FIRE_AT] = instant_text(item.next_due_at)
+        elif isinstance(item, Trigger.Paused):
+            row[STATUS] = "paused"
+            row[NEXT_FIRE_AT] = None
+        elif isinstance(item, Trigger.Completed):
+            row[STATUS] = "completed"
+            row[NEXT_FIRE_AT] = None
+        return row
+
+    def _rows(self, cursor: Cursor, trigger_ids: list[str]) -> dict[str, list[Any]]:
+        rows: dict[str, list[Any]] = {}
+        for start in range(0, len(trigger_ids), LOOKUP_CHUNK):
+            chunk = trigger_ids[start : start + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cursor.execute(
+                f"SELECT * FROM {self.table} WHERE trigger_id IN ({marks})", chunk
+            )
+            for row in cursor.fetchall():
+                rows[row[0]] = list(row)
+        return rows
+
+    def _created_row(self, trigger_id: str, event: Any) -> tuple[Any, ...]:
         created = instant_text(event.timestamp)
+        return (
+            trigger_id,
+            event.owner_id,
+            json_text(event.spec),
+            "active",
+            created,
+            created,
+            instant_text(event.next_due_at),
+            None,
+            0,
+            event.originator_version,
+        )
+
+    def _insert(self, cursor: Cursor, trigger_id: str, event: Any) -> None:
         cursor.execute(
             f"INSERT INTO {self.table} VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                trigger_id,
-                event.owner_id,
-                json_text(event.spec),
-                "active",
-                created,
-                created,
-                instant_text(event.next_due_at),
-                None,
-                0,
-                event.originator_version,
-            ),
+            self._created_row(trigger_id, event),
         )
 
     def _changes_for(self, cursor: Cursor, trigger_id: str, event: Any) -> dict:
