@@ -3,8 +3,9 @@
 Each commit to the SQLite file waits for its write-ahead log to reach the
 disk (about 0.6 ms here), and commits take turns. When many requests arrive
 together, the first to find no commit under way becomes the leader: it saves
-everything queued so far in one transaction, then whatever queued meanwhile,
-until the queue is empty. The others wait for their own aggregate's outcome.
+everything queued so far in one transaction. Whatever queued meanwhile is
+led by the first of those callers, so nobody's answer waits for commits that
+came after its own; the others wait for their own aggregate's outcome.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 class _Pending:
     def __init__(self, aggregate: Any) -> None:
         self.aggregate = aggregate
-        self.done = threading.Event()
+        # Set when the outcome is known, or when this caller is to lead.
+        self.woken = threading.Event()
+        self.leads = False
+        self.finished = False
         self.error: BaseException | None = None
 
 
@@ -41,27 +45,35 @@ class GroupCommit:
         pending = _Pending(aggregate)
         with self._lock:
             self._queue.append(pending)
-            lead = not self._committing
-            self._committing = True
-        if lead:
-            self._commit_queued()
-        pending.done.wait()
+            if not self._committing:
+                self._committing = True
+                pending.leads = True
+        if not pending.leads:
+            pending.woken.wait()
+        if not pending.finished:
+            # Leading: this caller is first in the queue, so in the batch.
+            self._commit_next_batch()
         if pending.error is not None:
             raise pending.error
 
-    def _commit_queued(self) -> None:
-        while True:
-            with self._lock:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                if not batch:
-                    self._committing = False
-                    return
+    def _commit_next_batch(self) -> None:
+        with self._lock:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        try:
             self._commit(batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    following = self._queue[0]
+                    following.leads = True
+                    following.woken.set()
+                else:
+                    self._committing = False
 
     def _commit(self, batch: list[_Pending]) -> None:
         # A failed batch fails every command in it, and only through their
-        # callers: the leader goes on to the next batch, so nobody is left
+        # callers; the next batch still gets a leader, so nobody is left
         # waiting. A refused batch (IntegrityError) had its pending events
         # collected, so each caller runs its command again on the aggregate
         # as it now is.
@@ -71,4 +83,5 @@ class GroupCommit:
             for pending in batch:
                 pending.error = error
         for pending in batch:
-            pending.done.set()
+            pending.finished = True
+            pending.woken.set()

@@ -112,3 +112,41 @@ def test_a_failed_commit_leaves_the_next_save_a_leader() -> None:
     commit.save("b")
 
     assert calls == [("a",), ("b",)]
+
+
+class GatedStore:
+    """Each save call waits for its own gate to open."""
+
+    def __init__(self, calls: int) -> None:
+        self.gates = [threading.Event() for _ in range(calls)]
+        self.calls: list[list[str]] = []
+        self.callers: list[str] = []
+
+    def save(self, *aggregates: Any) -> None:
+        index = len(self.calls)
+        self.calls.append(list(aggregates))
+        self.callers.append(threading.current_thread().name)
+        self.gates[index].wait(5)
+
+
+def test_a_leader_answers_without_waiting_for_the_batch_after_its_own() -> None:
+    store = GatedStore(calls=2)
+    commit = GroupCommit(store.save)
+    outcomes: dict[str, Any] = {}
+    threads = save_from_threads(commit, ["a"], outcomes)
+    wait_until(lambda: store.calls)
+    threads += save_from_threads(commit, ["b", "c"], outcomes)
+    wait_until(lambda: len(commit._queue) == 2)
+
+    store.gates[0].set()
+    wait_until(lambda: "a" in outcomes and len(store.calls) == 2)
+    answered_while_second_commits = dict(outcomes)
+    store.gates[1].set()
+    for thread in threads:
+        thread.join(5)
+
+    assert answered_while_second_commits == {"a": "saved"}
+    assert [sorted(call) for call in store.calls] == [["a"], ["b", "c"]]
+    # The second batch was led by one of its own callers, not by "a".
+    assert store.callers[1] in {threads[1].name, threads[2].name}
+    assert outcomes == {"a": "saved", "b": "saved", "c": "saved"}
