@@ -44,7 +44,6 @@ from api.schemas import (
 )
 from api.trigger_input import changes_from, parse_time, spec_from, validated
 from domain.errors import InvalidInputError
-from domain.spec import TriggerSpec
 from domain.timezones import load_zone
 from domain.trigger import Firing
 from eventtrigger.service import ReadViews, TriggerService, owned_row
@@ -72,13 +71,20 @@ def spec_zone(row: Any) -> str:
 # Use cases shared by both sets of paths -------------------------------------
 
 
+async def _present_row(
+    service: TriggerService, user_id: str, trigger_id: str
+) -> dict[str, Any]:
+    row = await read_views(service, lambda views: owned_row(views, user_id, trigger_id))
+    return present_trigger(row)
+
+
 async def create_for(request: Request, *, strict: bool) -> dict[str, Any]:
     user_id = await current_user(request)
     sent = validated(TriggerCreate, await read_object(request), strict=strict)
     spec = spec_from(sent)
     service = context_of(request).service
-    row = await run_in_threadpool(_create, service, user_id, spec)
-    return present_trigger(row)
+    trigger = await run_in_threadpool(service.create_trigger, user_id, spec)
+    return await _present_row(service, user_id, trigger.trigger_id)
 
 
 async def update_for(request: Request, *, strict: bool) -> dict[str, Any]:
@@ -139,11 +145,6 @@ async def list_all_for(request: Request) -> list[dict[str, Any]]:
 # Blocking service calls, each run in one worker thread ---------------------
 
 
-def _create(service: TriggerService, user_id: str, spec: TriggerSpec) -> Any:
-    trigger = service.create_trigger(user_id, spec)
-    return service.trigger_row(user_id, trigger.trigger_id)
-
-
 def _update(
     service: TriggerService, user_id: str, trigger_id: str, sent: dict[str, Any]
 ) -> Any:
@@ -170,13 +171,6 @@ def _recorded_firing(
             delivery = views.deliveries.for_firings([firing.firing_id])
             return present_firing(row, state, delivery.get(firing.firing_id))
     return None
-
-
-def _apply(
-    command: Command, service: TriggerService, user_id: str, trigger_id: str
-) -> Any:
-    command(service, user_id, trigger_id)
-    return service.trigger_row(user_id, trigger_id)
 
 
 # /api/v1 endpoints -----------------------------------------------------------
@@ -275,8 +269,8 @@ async def _run_command(request: Request, command: Command) -> JSONResponse:
     user_id = await current_user(request)
     trigger_id = trigger_id_in(request)
     service = context_of(request).service
-    row = await run_in_threadpool(_apply, command, service, user_id, trigger_id)
-    return JSONResponse(present_trigger(row))
+    await run_in_threadpool(command, service, user_id, trigger_id)
+    return JSONResponse(await _present_row(service, user_id, trigger_id))
 
 
 @operation("A trigger's domain events, oldest first", tag="triggers", errors=(400, 404))
