@@ -6,6 +6,7 @@ commands; none of them writes events another way.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -223,6 +224,7 @@ class TriggerService(DeliveryCommands, Application):
                 if attempt == COMMAND_ATTEMPTS:
                     raise ConflictError("The store is busy; try again") from None
                 trigger = Trigger.create(owner_id, spec, self.clock())
+        self._cache_saved(trigger)
         log.info(
             "trigger created",
             extra={"trigger_id": trigger.trigger_id, "trigger_type": spec.trigger_type},
@@ -296,6 +298,7 @@ class TriggerService(DeliveryCommands, Application):
                             "The trigger is being changed by someone else; try again"
                         ) from None
                     continue
+                self._cache_saved(trigger)
                 return trigger, result
         raise AssertionError("unreachable")
 
@@ -384,6 +387,18 @@ class TriggerService(DeliveryCommands, Application):
         super().close()
 
     # Internals -------------------------------------------------------------
+
+    def _cache_saved(self, trigger: Trigger) -> None:
+        """Keep a copy of a trigger just saved for its next command.
+
+        The store's cache is brought up to date by reading newer events
+        whenever it is used, so a copy that another writer has since passed
+        is only caught up, never wrong; without it, each command would first
+        decode and apply the previous command's events again.
+        """
+        cache = self.repository.cache
+        if cache is not None:
+            cache.put(trigger.id, copy.deepcopy(trigger))
 
     def _load(self, trigger_id: UUID) -> Trigger:
         try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -269,3 +270,25 @@ def test_a_batch_of_due_firings_is_logged_as_one_line_and_each_at_debug(
     ]
     summary = caplog.records[-1]
     assert (summary.count, summary.max_lateness_ms) == (2, 2000.0)
+
+
+def test_a_saved_trigger_is_cached_and_a_newer_record_still_wins(
+    service: TriggerService, clock: FakeClock
+) -> None:
+    owner = service.register_user("ada", "pw")
+    due = T0 + timedelta(minutes=1)
+    spec = TriggerSpec(
+        trigger_type="scheduled", schedule_time=due, interval=1, is_recurring=True
+    )
+    trigger_id = service.create_trigger(owner, spec).trigger_id
+    service.fire_trigger(owner, trigger_id)
+    cached = service.repository.cache.get(UUID(trigger_id))
+    assert (cached.version, cached.fire_count) == (2, 1)
+
+    # The scheduler records without the cache; the next command sees it.
+    clock.advance(minutes=1)
+    service.fire_due([(trigger_id, due)])
+    trigger = service.get_trigger(owner, trigger_id)
+
+    assert (trigger.version, trigger.fire_count) == (3, 2)
+    assert trigger.next_due_at == due + timedelta(minutes=1)
