@@ -10,7 +10,7 @@ import copy
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -166,6 +166,7 @@ class TriggerService(DeliveryCommands, Application):
                 processing_event.collect_events(obj)
         processing_event.saved_kwargs.update(kwargs)
         recordings = self._record(processing_event)
+        self._cache_saved(processing_event.aggregates.values())
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
@@ -224,7 +225,6 @@ class TriggerService(DeliveryCommands, Application):
                 if attempt == COMMAND_ATTEMPTS:
                     raise ConflictError("The store is busy; try again") from None
                 trigger = Trigger.create(owner_id, spec, self.clock())
-        self._cache_saved(trigger)
         log.info(
             "trigger created",
             extra={"trigger_id": trigger.trigger_id, "trigger_type": spec.trigger_type},
@@ -298,7 +298,6 @@ class TriggerService(DeliveryCommands, Application):
                             "The trigger is being changed by someone else; try again"
                         ) from None
                     continue
-                self._cache_saved(trigger)
                 return trigger, result
         raise AssertionError("unreachable")
 
@@ -317,7 +316,10 @@ class TriggerService(DeliveryCommands, Application):
         (notification id, event) pairs, when it was one transaction."""
         now = self.clock()
         loaded = load_many(
-            self.projections.database, self.mapper, [UUID(t) for t, _ in due]
+            self.projections.database,
+            self.mapper,
+            [UUID(t) for t, _ in due],
+            self.repository.cache,
         )
         triggers: list[Trigger] = []
         firings: list[Firing] = []
@@ -388,17 +390,21 @@ class TriggerService(DeliveryCommands, Application):
 
     # Internals -------------------------------------------------------------
 
-    def _cache_saved(self, trigger: Trigger) -> None:
-        """Keep a copy of a trigger just saved for its next command.
+    def _cache_saved(self, aggregates: Iterable[Any]) -> None:
+        """Keep a copy of each trigger just saved, for its next command or
+        firing.
 
-        The store's cache is brought up to date by reading newer events
-        whenever it is used, so a copy that another writer has since passed
-        is only caught up, never wrong; without it, each command would first
-        decode and apply the previous command's events again.
+        Whoever takes a copy from the cache first reads the trigger's newer
+        events, so a copy that another writer has since passed is caught up,
+        never wrong; without it, the next use would load the trigger again or
+        decode and apply the events just saved.
         """
         cache = self.repository.cache
-        if cache is not None:
-            cache.put(trigger.id, copy.deepcopy(trigger))
+        if cache is None:
+            return
+        for aggregate in aggregates:
+            if isinstance(aggregate, Trigger):
+                cache.put(aggregate.id, copy.deepcopy(aggregate))
 
     def _load(self, trigger_id: UUID) -> Trigger:
         try:
