@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from eventsourcing.utils import get_topic
 
-from projections.database import Cursor, Database
+from projections.database import Cursor, Database, Writer
 from projections.records import StoredDecoder, as_item, as_rows, event_class_of
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,16 @@ class ProjectionRunner:
         if self._caught_up():
             return 0
         with self._lock:
-            total = 0
-            while True:
-                count = self._apply_next_batch()
-                total += count
-                if count < self.batch_size:
-                    return total
+            total = self._apply_next_batch()
+            if total < self.batch_size:
+                return total
+            # A long way behind (a new projection, say): the rest in bulk.
+            with self.database.bulk() as writer:
+                while True:
+                    count = self._apply_next_batch(writer)
+                    total += count
+                    if count < self.batch_size:
+                        return total
 
     @contextmanager
     def reading_current(self) -> Iterator[None]:
@@ -187,15 +191,15 @@ class ProjectionRunner:
         """
         total = 0
         batch: list[Any] = []
-        with self._lock:
+        with self._lock, self.database.bulk() as writer:
             for notification in notifications:
                 batch.append(notification)
                 if len(batch) >= self.batch_size:
-                    total += self._apply_notifications(batch)
+                    total += self._apply_notifications(batch, writer)
                     batch = []
                     if progress is not None:
                         progress(total)
-            total += self._apply_notifications(batch)
+            total += self._apply_notifications(batch, writer)
         if progress is not None:
             progress(total)
         return total
@@ -225,13 +229,13 @@ class ProjectionRunner:
         oldest = min(positions.get(p.name, 0) for p in self.projections)
         return max(0, newest - oldest)
 
-    def _apply_next_batch(self) -> int:
+    def _apply_next_batch(self, writer: Writer | None = None) -> int:
         start = min(self.positions().get(p.name, 0) for p in self.projections)
         # Everything up to this id was committed before the select below, so a
         # short batch means the projections are current up to it.
         newest = self.source.max_notification_id() or 0
         notifications = self.select_rows(start + 1, self.batch_size)
-        count = self._apply_notifications(notifications)
+        count = self._apply_notifications(notifications, writer)
         if count < self.batch_size and newest > start:
             self._advance_to(newest)
         return count
@@ -273,12 +277,14 @@ class ProjectionRunner:
         for projection in self.projections:
             self._apply_to(cursor, projection, positions, events)
 
-    def _apply_notifications(self, notifications: Sequence[Any]) -> int:
+    def _apply_notifications(
+        self, notifications: Sequence[Any], writer: Writer | None = None
+    ) -> int:
         """Apply notifications, or stored rows, in one transaction."""
         if not notifications:
             return 0
         events = self._stored.decode(as_rows(notifications))
-        with self.database.transaction(commit=True) as cursor:
+        with (writer or self.database).transaction(commit=True) as cursor:
             # Read positions again inside the write: another process may have
             # applied some of these events since the batch was selected.
             positions = self._positions_in(cursor)
