@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -163,19 +166,78 @@ def replay_once(folder: Path, trigger_id: str) -> dict[str, float]:
 
 def prepare_compaction(count: int, folder: Path) -> int:
     """A store of ``count`` events fired three days ago, its read models caught
-    up (compaction picks its firings from the event log)."""
-    stored = prepare_events(count, folder, datetime.now(UTC) - timedelta(days=3))
+    up (compaction picks its firings from the event log).
+
+    Written as ``prepare_events`` writes, in large batches through the
+    service's recorder, with the domain events beside them so the recorder
+    applies them to the live read models in the same transaction, as
+    ``save`` does. A second process makes the events while this one records.
+    """
     service = open_service(folder)
     try:
-        service.projections.catch_up()
+        when = datetime.now(UTC) - timedelta(days=3)
+        triggers = max(1, count // EVENTS_PER_TRIGGER)
+        per_batch = max(1, INSERT_BATCH // EVENTS_PER_TRIGGER)
+        batches = [
+            min(per_batch, triggers - start) for start in range(0, triggers, per_batch)
+        ]
+        stored = 0
+        # Forked, the worker shares the service's mapper and settings without
+        # pickling them; it never touches the service's database.
+        forked = multiprocessing.get_context("fork")
+        with forked.Pool(1, initializer=_share, initargs=(service, when)) as pool:
+            # A few batches ahead keeps the worker busy and memory bounded.
+            ahead: deque[Any] = deque()
+            for size in batches:
+                ahead.append(pool.apply_async(_made_batch, (size,)))
+                if len(ahead) >= BATCHES_AHEAD:
+                    stored += _record(service, *ahead.popleft().get())
+            while ahead:
+                stored += _record(service, *ahead.popleft().get())
+        return stored
     finally:
         service.close()
-    return stored
+
+
+BATCHES_AHEAD = 3
+_maker: dict[str, Any] = {}
+
+
+def _record(
+    service: TriggerService, events: list[Any], records: list[Any], snapshots: list
+) -> int:
+    service.recorder.insert_events(records, projected_events=events)
+    if not service.recorder.projected_last_insert:
+        raise RuntimeError("the read models did not take the events")
+    if snapshots and service.snapshots is not None:
+        service.snapshots.put(snapshots)
+    return len(records)
+
+
+def _share(service: TriggerService, when: datetime) -> None:
+    _maker.update(service=service, when=when)
+
+
+def _made_batch(triggers: int) -> tuple[list[Any], list[Any], list[Any]]:
+    """``triggers`` fired triggers' events, stored forms and due snapshots."""
+    service, when = _maker["service"], _maker["when"]
+    events: list[Any] = []
+    snapshots: list[Any] = []
+    for _ in range(triggers):
+        trigger = _fired_trigger(when)
+        events.extend(trigger.collect_events())
+        snapshots.extend(_snapshots_due(service, trigger))
+    return events, [service.mapper.to_stored_event(e) for e in events], snapshots
 
 
 def compaction_once(template: Path, folder: Path) -> dict[str, float]:
-    """Compact a copy of the prepared store: every firing is past the horizon."""
+    """Compact a copy of the prepared store: every firing is past the horizon.
+
+    The copy is synced before the clock starts, so its writing-back is not
+    counted, and removed after, so each run's copy is gone before the next.
+    """
     shutil.copytree(template, folder, dirs_exist_ok=True)
+    _sync_files(folder)
     service = open_service(folder)
     try:
         compactor = Compactor(service, ArchiveStore(folder / "archive"))
@@ -187,3 +249,14 @@ def compaction_once(template: Path, folder: Path) -> dict[str, float]:
         return {"events": float(archived), "events_per_s": archived / took}
     finally:
         service.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sync_files(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

@@ -24,10 +24,14 @@ from eventtrigger import replay
 from eventtrigger.service import TriggerService
 from eventtrigger.settings import Settings
 from retention import (
+    ArchivedEvent,
     ArchiveIntegrityError,
+    ArchiveSpan,
     ArchiveStore,
     Compactor,
     horizon_for,
+    id_ranges,
+    offset_runs,
 )
 from tests.conftest import FakeClock, log_in
 
@@ -370,3 +374,220 @@ def test_compaction_never_deletes_the_newest_event_even_a_delivery(
     firings = {r["firing_id"] for r in service.list_firings(OWNER, limit=10)}
     assert firings == {old.firing_id, fresh.firing_id}
     service.close()
+
+
+def test_id_ranges_and_offset_runs_group_consecutive_rows() -> None:
+    assert id_ranges([]) == []
+    assert id_ranges([3, 4, 5, 7, 9, 10]) == [(3, 5), (7, 7), (9, 10)]
+    pairs = [(1, 2), (2, 3), (3, 4), (4, 6), (5, 7), (7, 9)]
+    assert offset_runs(pairs) == [(1, 3, 1), (4, 5, 2), (7, 7, 2)]
+
+
+FIRED_STATE = b'{"firing_id":"f-1","payload":{"k":"v \\"q\\""}}'
+UUID_TEXT = "3a9ba030-fa9a-5a68-819a-9536c10b3dc3"
+
+
+def test_an_archive_line_holds_the_stored_state_byte_for_byte() -> None:
+    event = ArchivedEvent(7, UUID_TEXT, 3, "domain.trigger:Trigger.Fired", FIRED_STATE)
+
+    line = event.to_line()
+
+    assert line == (
+        b'{"id":7,"originator_id":"3a9ba030-fa9a-5a68-819a-9536c10b3dc3",'
+        b'"originator_version":3,"topic":"domain.trigger:Trigger.Fired",'
+        b'"state":{"firing_id":"f-1","payload":{"k":"v \\"q\\""}}}\n'
+    )
+    assert json.loads(line)["state"] == {"firing_id": "f-1", "payload": {"k": 'v "q"'}}
+    assert ArchivedEvent.from_line(line) == event
+
+
+def test_a_state_that_is_not_one_line_of_object_text_is_kept_as_a_string() -> None:
+    for state in (b'{"a":\n1}', b'["a"]', b'{"a":"\r"}', b""):
+        event = ArchivedEvent(8, UUID_TEXT, 4, "t", state)
+
+        line = event.to_line()
+
+        assert json.loads(line)["state"] == state.decode()
+        assert line.count(b"\n") == 1
+        assert ArchivedEvent.from_line(line) == event
+
+
+def old_line(event: ArchivedEvent) -> bytes:
+    """A line as archives were written before states were inlined."""
+    record = {
+        "id": event.notification_id,
+        "originator_id": event.originator_id,
+        "originator_version": event.originator_version,
+        "topic": event.topic,
+        "state": event.state.decode(),
+    }
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+def test_lines_written_before_states_were_inlined_still_read() -> None:
+    event = ArchivedEvent(7, UUID_TEXT, 3, "domain.trigger:Trigger.Fired", FIRED_STATE)
+
+    assert ArchivedEvent.from_line(old_line(event)) == event
+
+
+def test_a_cut_line_does_not_read() -> None:
+    event = ArchivedEvent(7, UUID_TEXT, 3, "t", FIRED_STATE)
+
+    with pytest.raises(ValueError):
+        ArchivedEvent.from_line(event.to_line()[:-3])
+
+
+def rewrite_in_old_lines(archive: ArchiveStore) -> None:
+    """Write every archive file again as before, with a manifest chained anew."""
+    entries = archive.entries()
+    archive.manifest_path.unlink()
+    for entry in entries:
+        path = archive.folder / entry["file"]
+        lines = b"".join(old_line(e) for e in archive.read(entry))
+        path.write_bytes(gzip.compress(lines, mtime=0))
+        span = ArchiveSpan(
+            entry["events"],
+            entry["first_id"],
+            entry["last_id"],
+            entry["first_at"],
+            entry["last_at"],
+        )
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        archive.append_entry(entry["file"], sha256, span)
+
+
+def test_archives_in_the_old_line_form_verify_and_replay(
+    service: TriggerService, settings: Settings, clock: FakeClock
+) -> None:
+    archive = compacted_archive(service, settings, clock)
+    before = archived_ids(archive)
+    rewrite_in_old_lines(archive)
+    trigger_id = UUID(before[0][0])
+
+    entries = archive.verify()
+    events = replay.trigger_events_unverified(service, archive, trigger_id)
+
+    first = gzip.decompress((archive.folder / "events-000001.jsonl.gz").read_bytes())
+    assert first.startswith(b'{"id":2,"originator_id":"')
+    assert b',"state":"{\\"timestamp\\":' in first.splitlines()[0]
+    assert [e["events"] for e in entries] == [30, 30, 30]
+    assert archived_ids(archive) == before
+    assert [e.originator_version for e in events] == list(range(1, 93))
+
+
+def test_an_archive_line_is_the_stored_row_with_its_state_inline(
+    service: TriggerService, settings: Settings, clock: FakeClock
+) -> None:
+    trigger = service.create_trigger(OWNER, api_spec())
+    fire_many(service, clock, trigger.trigger_id, 3)
+    stored = service.projections.database.fetch_one(
+        "SELECT state FROM stored_events WHERE rowid=2"
+    )[0]
+    clock.advance(hours=49)
+    service.fire_trigger(OWNER, trigger.trigger_id)
+    archive = ArchiveStore(settings.archive_path)
+
+    Compactor(service, archive).run(horizon_for(clock(), 48 * 3600))
+
+    data = gzip.decompress((archive.folder / "events-000001.jsonl.gz").read_bytes())
+    assert data.splitlines(keepends=True)[0] == (
+        b'{"id":2,"originator_id":"'
+        + trigger.trigger_id.encode()
+        + b'","originator_version":2,"topic":"domain.trigger:Trigger.Fired",'
+        + b'"state":'
+        + bytes(stored)
+        + b"}\n"
+    )
+    assert len(data.splitlines()) == 3
+
+
+def test_a_run_stopped_after_its_manifest_is_finished_by_the_next(
+    service: TriggerService, settings: Settings, clock: FakeClock
+) -> None:
+    trigger = service.create_trigger(OWNER, api_spec())
+    fire_many(service, clock, trigger.trigger_id, 100)
+    clock.advance(hours=49)
+    service.fire_trigger(OWNER, trigger.trigger_id)
+    archive = ArchiveStore(settings.archive_path)
+    horizon = horizon_for(clock(), 48 * 3600)
+
+    def stop_after_manifest(step: str) -> None:
+        if step == "manifest":
+            raise RuntimeError("stopped")
+
+    stopping = Compactor(
+        service, archive, batch_size=40, after_step=stop_after_manifest
+    )
+    with pytest.raises(RuntimeError):
+        stopping.run(horizon)
+    logged_between = len(service.list_firings(OWNER, limit=1000))
+    report = Compactor(service, archive, batch_size=40).run(horizon)
+
+    assert logged_between == 101
+    assert (report.finished_previous, report.archived_events) == (40, 60)
+    assert [e["events"] for e in archive.verify()] == [40, 40, 20]
+    assert len(service.list_firings(OWNER, limit=1000)) == 1
+    assert len(fired_ids_in_store(service)) == 1
+
+
+def test_a_finished_run_leaves_the_next_nothing_to_finish(
+    service: TriggerService,
+    settings: Settings,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    archive = compacted_archive(service, settings, clock)
+
+    def unread(entry: dict) -> list:
+        raise AssertionError(f"read {entry['file']}")
+
+    monkeypatch.setattr(archive, "read", unread)
+    report = Compactor(service, archive).run(horizon_for(clock(), 48 * 3600))
+
+    assert (report.finished_previous, report.archived_events) == (0, 0)
+
+
+def test_log_rows_renumbered_since_they_were_read_go_by_firing_id(
+    service: TriggerService, settings: Settings, clock: FakeClock
+) -> None:
+    # A rebuild swaps in tables whose rows have other rowids; the positions
+    # tell the compactor its rowids no longer name the rows it read.
+    trigger = service.create_trigger(OWNER, api_spec())
+    fire_many(service, clock, trigger.trigger_id, 20)
+    clock.advance(hours=49)
+    recent = service.fire_trigger(OWNER, trigger.trigger_id)
+    database = service.projections.database
+
+    def renumber(step: str) -> None:
+        # Rows 1..21 in reverse: the recent firing's row is now row 1.
+        if step == "manifest":
+            with database.transaction(commit=True) as cursor:
+                cursor.execute("UPDATE event_log SET rowid = -rowid")
+                cursor.execute("UPDATE event_log SET rowid = 22 + rowid")
+                cursor.execute("SELECT position FROM event_log WHERE rowid = 1")
+                assert cursor.fetchone()[0] == 22
+
+    Compactor(service, ArchiveStore(settings.archive_path), after_step=renumber).run(
+        horizon_for(clock(), 48 * 3600)
+    )
+
+    left = [r["firing_id"] for r in service.list_firings(OWNER, limit=1000)]
+    assert left == [recent.firing_id]
+
+
+def test_the_page_cache_is_back_to_its_size_after_a_run(
+    service: TriggerService, settings: Settings, clock: FakeClock
+) -> None:
+    trigger = service.create_trigger(OWNER, api_spec())
+    fire_many(service, clock, trigger.trigger_id, 5)
+    clock.advance(hours=49)
+    service.fire_trigger(OWNER, trigger.trigger_id)
+
+    report = Compactor(service, ArchiveStore(settings.archive_path)).run(
+        horizon_for(clock(), 48 * 3600)
+    )
+
+    assert report.archived_events == 5
+    with service.projections.database.transaction(commit=True) as cursor:
+        cursor.execute("PRAGMA cache_size")
+        assert cursor.fetchone()[0] == -2000
