@@ -24,10 +24,9 @@ from domain.trigger import Trigger
 from projections.encoding import instant_text
 
 FIRED_TOPIC = get_topic(Trigger.Fired)
-# Datetime fields of a stored firing, in the order the event declares them.
-FIRED_INSTANTS = ("timestamp", "due_at", "covered_first_due_at", "next_due_at")
-# What instant_text makes of any ISO text with this exact shape is the text
-# itself, so such text needs no trip through a datetime.
+# What instant_text makes of ISO text of this exact shape (as isoformat
+# writes a UTC datetime with microseconds) is the text itself, so such text
+# needs no trip through a datetime.
 _UTC_MICROS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", re.ASCII)
 _TYPE_KEY = b'"_type_"'
 # json.loads without its wrapper: the same C scanner and settings.
@@ -65,7 +64,7 @@ def fired_record(event: Any) -> FiredRecord:
     return FiredRecord(
         str(event.originator_id),
         event.originator_version,
-        instant_text(event.timestamp),  # type: ignore[arg-type]
+        instant_text(event.timestamp),
         event.firing_id,
         event.reason,
         instant_text(event.due_at),

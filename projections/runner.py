@@ -168,11 +168,12 @@ class ProjectionRunner:
         positions = self._positions_in(cursor)
         if any(positions.get(p.name, 0) != ids[0] - 1 for p in self.projections):
             return False
-        events = [(notification_id, as_item(e)) for notification_id, e in recorded]
         cursor.execute("SAVEPOINT projections")
         try:
+            events = [(i, as_item(event)) for i, event in recorded]
+            classes = [event_class_of(item) for _, item in events]
             for projection in self.projections:
-                self._apply_to(cursor, projection, positions, events)
+                self._apply_to(cursor, projection, positions, events, classes)
         except Exception:
             log.exception("projection failed; it will catch up from the store")
             cursor.execute("ROLLBACK TO projections")
@@ -274,8 +275,9 @@ class ProjectionRunner:
         transaction, skipping what each projection has already applied."""
         events = self._stored.decode(as_rows(notifications))
         positions = self._positions_in(cursor)
+        classes = [event_class_of(item) for _, item in events]
         for projection in self.projections:
-            self._apply_to(cursor, projection, positions, events)
+            self._apply_to(cursor, projection, positions, events, classes)
 
     def _apply_notifications(
         self, notifications: Sequence[Any], writer: Writer | None = None
@@ -288,8 +290,9 @@ class ProjectionRunner:
             # Read positions again inside the write: another process may have
             # applied some of these events since the batch was selected.
             positions = self._positions_in(cursor)
+            classes = [event_class_of(item) for _, item in events]
             for projection in self.projections:
-                self._apply_to(cursor, projection, positions, events)
+                self._apply_to(cursor, projection, positions, events, classes)
         return len(notifications)
 
     def _apply_to(
@@ -298,21 +301,22 @@ class ProjectionRunner:
         projection: Projection,
         positions: dict[str, int],
         events: list[tuple[int, Any]],
+        classes: list[type],
     ) -> None:
+        """Apply to one projection the events after its position (``classes``
+        holds each event's class, worked out once for all projections)."""
         done = positions.get(projection.name, 0)
-        last = done
         wanted = self._wanted.setdefault(projection.name, {})
-        todo: list[tuple[int, Any]] = []
-        for notification_id, item in events:
-            if notification_id <= done:
-                continue
-            cls = event_class_of(item)
-            applies = wanted.get(cls)
-            if applies is None:
-                applies = wanted[cls] = issubclass(cls, projection.topics_of)
-            if applies:
-                todo.append((notification_id, item))
-            last = notification_id
+        for cls in set(classes).difference(wanted):
+            wanted[cls] = issubclass(cls, projection.topics_of)
+        todo = [
+            pair
+            for pair, cls in zip(events, classes, strict=True)
+            if pair[0] > done and wanted[cls]
+        ]
+        newer = [
+            notification_id for notification_id, _ in events if notification_id > done
+        ]
         apply_batch = getattr(projection, "apply_batch", None)
         if todo and apply_batch is not None:
             apply_batch(cursor, todo)
@@ -320,10 +324,10 @@ class ProjectionRunner:
             for notification_id, item in todo:
                 event = self._stored.event_of(item)
                 projection.apply(cursor, event, notification_id)
-        if last != done:
+        if newer:
             cursor.execute(
                 f"UPDATE {POSITIONS_TABLE} SET notification_id=? WHERE name=?",
-                (last, projection.name),
+                (newer[-1], projection.name),
             )
 
     def _advance_to(self, newest: int) -> None:
