@@ -80,34 +80,56 @@ class ProjectionRebuilder:
         return [known[n] for n in names] if names else list(known.values())
 
     def rebuild(self, names: Sequence[str] = ()) -> list[RebuildResult]:
-        return [self._rebuild_one(p) for p in self.projections(names)]
+        requested = self.projections(names)
+        # Projections that read the same history are built in one pass over
+        # it, each event read and decoded once for all of them.
+        groups = [
+            [p for p in requested if p.needs_full_history],
+            [p for p in requested if not p.needs_full_history],
+        ]
+        results: dict[str, RebuildResult] = {}
+        for group in groups:
+            if group:
+                results.update((r.name, r) for r in self._rebuild_group(group))
+        return [results[p.name] for p in requested]
 
     def verify(self, names: Sequence[str] = ()) -> list[RebuildResult]:
         return [self._verify_one(p) for p in self.projections(names)]
 
-    def _rebuild_one(self, live: Any) -> RebuildResult:
-        aside, runner = self._fresh_aside(live)
+    def _rebuild_group(self, lives: list[Any]) -> list[RebuildResult]:
+        asides: list[Any] = []
+        positions = []
         try:
-            runner.apply_stream(self._history(live, runner, None), self._reporter(live))
+            asides.extend(self._fresh_aside(live) for live in lives)
+            runner = self._runner(asides)
+            runner.apply_stream(
+                self._history(lives[0], runner, None), self._reporter(lives)
+            )
             runner.catch_up()
-            position = self._swap(live, aside, runner)
+            for live, aside in zip(lives, asides, strict=True):
+                positions.append(self._swap(live, aside, self._runner([aside])))
         except BaseException:
             # Leave nothing aside: its position would hold compaction back.
-            self._drop(aside)
+            for aside in asides:
+                self._drop(aside)
             raise
-        with self.database.transaction(commit=False) as cursor:
-            counts, checksum = tables_checksum(cursor, live.tables, live.tables)
-        return RebuildResult(live.name, counts, checksum, position)
+        results = []
+        for live, position in zip(lives, positions, strict=True):
+            with self.database.transaction(commit=False) as cursor:
+                counts, checksum = tables_checksum(cursor, live.tables, live.tables)
+            results.append(RebuildResult(live.name, counts, checksum, position))
+        return results
 
     def _verify_one(self, live: Any) -> RebuildResult:
         with self.database.transaction(commit=False) as cursor:
             # Position and rows read together, so the fresh build can stop there.
             position = self._position(cursor, live.name)
             _, live_checksum = tables_checksum(cursor, live.tables, live.tables)
-        aside, runner = self._fresh_aside(live)
+        aside = self._fresh_aside(live)
         try:
+            runner = self._runner([aside])
             runner.apply_stream(
-                self._history(live, runner, position), self._reporter(live)
+                self._history(live, runner, position), self._reporter([live])
             )
             with self.database.transaction(commit=False) as cursor:
                 counts, checksum = tables_checksum(cursor, aside.tables, live.tables)
@@ -115,17 +137,19 @@ class ProjectionRebuilder:
             self._drop(aside)
         return RebuildResult(live.name, counts, checksum, position, live_checksum)
 
-    def _fresh_aside(self, live: Any) -> tuple[Any, ProjectionRunner]:
+    def _fresh_aside(self, live: Any) -> Any:
         aside = type(live)(table=live.table + ASIDE)
         aside.name = live.name + ASIDE
         self._drop(aside)
-        runner = ProjectionRunner(
-            self.database, self.service.recorder, self.service.mapper, [aside]
-        )
         # Loaded without its query indexes, which the swap creates once under
         # the live names (an index keeps its name through a table rename).
-        runner.create_tables(indexes=False)
-        return aside, runner
+        self._runner([aside]).create_tables(indexes=False)
+        return aside
+
+    def _runner(self, asides: list[Any]) -> ProjectionRunner:
+        return ProjectionRunner(
+            self.database, self.service.recorder, self.service.mapper, asides
+        )
 
     def _history(
         self, live: Any, runner: ProjectionRunner, stop: int | None
@@ -189,5 +213,7 @@ class ProjectionRebuilder:
         row = cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def _reporter(self, live: Any) -> Callable[[int], None] | None:
-        return self.progress(f"rebuild {live.name}") if self.progress else None
+    def _reporter(self, lives: list[Any]) -> Callable[[int], None] | None:
+        if self.progress is None:
+            return None
+        return self.progress("rebuild " + ", ".join(live.name for live in lives))
