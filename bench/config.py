@@ -35,8 +35,8 @@ class Config:
     rebuild_slice: float
     replay_firings: int
     replay_reps: int
-    # Set up records every event with its live read models: about a minute
-    # for 1M on 2 cores, and each run compacts a fresh copy of that store.
+    # At the rebuild's size, set up reuses its store and builds the live read
+    # models (half a minute for 1M); each run compacts a fresh copy of it.
     compaction_events: int
     compaction_reps: int
     compaction_slice: float

@@ -130,10 +130,21 @@ def compaction(ctx: Context) -> None:
     count = config.compaction_events
     template = ctx.folder("compaction")
     ctx.state["compaction_template"] = template
-    ctx.say(f"tools: storing {count} old events for compaction")
-    stored = ctx.guard(
-        "compaction setup", lambda: tools_bench.prepare_compaction(count, template)
-    )
+    # The rebuild's store, when it is the size wanted, spares writing as many
+    # events again: only its live read models are still to build.
+    source = ctx.state.get("rebuild_folder")
+    if source is not None and config.rebuild_events == count:
+        ctx.say(f"tools: the rebuild's {count} events, read models built, to compact")
+        stored = ctx.guard(
+            "compaction setup",
+            lambda: tools_bench.prepare_compaction_from(source, template, count),
+        )
+    else:
+        ctx.say(f"tools: storing {count} old events for compaction")
+        stored = ctx.guard(
+            "compaction setup",
+            lambda: tools_bench.prepare_compaction(count, template),
+        )
     if stored is None:
         return
     ctx.run_reps(

@@ -199,6 +199,21 @@ def prepare_compaction(count: int, folder: Path) -> int:
         service.close()
 
 
+def prepare_compaction_from(source: Path, folder: Path, count: int) -> int:
+    """A copy of a store of ``count`` events that ``prepare_events`` wrote, its
+    live read models caught up from the store as a service catches them up."""
+    shutil.copytree(source, folder, dirs_exist_ok=True)
+    service = open_service(folder)
+    try:
+        stored = int(service.recorder.max_notification_id() or 0)
+        if stored < count:
+            raise RuntimeError(f"the store holds {stored} events, not {count}")
+        service.projections.catch_up()
+        return stored
+    finally:
+        service.close()
+
+
 BATCHES_AHEAD = 3
 _maker: dict[str, Any] = {}
 
@@ -233,15 +248,18 @@ def _made_batch(triggers: int) -> tuple[list[Any], list[Any], list[Any]]:
 def compaction_once(template: Path, folder: Path) -> dict[str, float]:
     """Compact a copy of the prepared store: every firing is past the horizon.
 
-    The copy is synced before the clock starts, so its writing-back is not
-    counted, and removed after, so each run's copy is gone before the next.
+    The horizon is the one compaction would use two days from now, so every
+    firing stored so far is past it, however old. The copy is synced before
+    the clock starts, so its writing-back is not counted, and removed after,
+    so each run's copy is gone before the next.
     """
     shutil.copytree(template, folder, dirs_exist_ok=True)
     _sync_files(folder)
     service = open_service(folder)
     try:
         compactor = Compactor(service, ArchiveStore(folder / "archive"))
-        horizon = horizon_for(service.clock(), service.settings.archived_log_seconds)
+        seconds = service.settings.archived_log_seconds
+        horizon = horizon_for(service.clock() + timedelta(seconds=seconds), seconds)
         started = time.perf_counter()
         report = compactor.run(horizon)
         took = time.perf_counter() - started
