@@ -326,7 +326,7 @@ class TriggerService(DeliveryCommands, Application):
         for trigger_id, due_at in due:
             trigger = loaded.get(UUID(trigger_id))
             fired = self._fire_one_due(trigger, trigger_id, due_at, now)
-            if fired:
+            if fired is not None:
                 triggers.append(trigger)
                 firings.extend(fired)
         if not triggers:
@@ -417,18 +417,23 @@ class TriggerService(DeliveryCommands, Application):
 
     def _fire_one_due(
         self, trigger: Any, trigger_id: str, due_at: datetime, now: datetime
-    ) -> list[Firing]:
+    ) -> list[Firing] | None:
+        """The firings of one due time, or None when there is nothing to save.
+
+        An empty list is not nothing: a misfire policy that skips every
+        missed due time records that, and moves the schedule on.
+        """
         if not isinstance(trigger, Trigger):
-            return []
+            return None
         try:
             return trigger.fire_due(
                 due_at, now, fire_all_limit=self.settings.fire_all_limit
             )
         except (DueTimeAlreadyFulfilledError, NotFoundError):
-            return []
+            return None
         except EventTriggerError:
             log.exception("could not fire", extra={"trigger_id": trigger_id})
-            return []
+            return None
 
     def _save_each(
         self, due: Sequence[tuple[str, datetime]], now: datetime
@@ -440,7 +445,7 @@ class TriggerService(DeliveryCommands, Application):
             except NotFoundError:
                 continue
             fired = self._fire_one_due(trigger, trigger_id, due_at, now)
-            if not fired:
+            if fired is None:
                 continue
             try:
                 self.save(trigger)

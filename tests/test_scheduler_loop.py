@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -176,3 +177,43 @@ def test_the_last_two_milliseconds_before_a_due_time_are_slept_precisely(
     loop._sleep_until_imminent_due()
 
     assert slept == [0.0015]
+
+
+def test_a_skip_trigger_late_past_its_grace_skips_then_fires_on_time(
+    service: TriggerService, clock: FakeClock
+) -> None:
+    spec = every(
+        1, T0 + timedelta(minutes=1), misfire_policy="skip", misfire_grace_seconds=1
+    )
+    spec_once = TriggerSpec(
+        trigger_type="scheduled",
+        schedule_time=T0 + timedelta(minutes=1),
+        misfire_policy="skip",
+        misfire_grace_seconds=1,
+    )
+    recurring = service.create_trigger("u1", spec).trigger_id
+    once = service.create_trigger("u1", spec_once).trigger_id
+    loop = SchedulerLoop(service)
+    loop.load()
+
+    # Down across both due times, back 150 s later: past every grace.
+    clock.advance(minutes=3, seconds=30)
+    assert loop.fire_due_now() == 0
+    assert service.list_firings("u1") == []
+    row = service.trigger_row("u1", recurring)
+    assert (row["status"], row["next_fire_at"], row["fire_count"]) == (
+        "active",
+        "2026-12-04T12:04:00.000000+00:00",
+        0,
+    )
+    row = service.trigger_row("u1", once)
+    assert (row["status"], row["next_fire_at"]) == ("completed", None)
+
+    clock.advance(seconds=30)
+    assert loop.fire_due_now() == 1
+    rows = service.list_firings("u1")
+    assert [(r["trigger_id"], r["due_at"]) for r in rows] == [
+        (recurring, "2026-12-04T12:04:00.000000+00:00")
+    ]
+    history = [type(e).__name__ for e in service.events.get(UUID(recurring))]
+    assert history == ["Created", "Skipped", "Fired"]
