@@ -173,7 +173,17 @@ class ProjectionRunner:
             events = [(i, as_item(event)) for i, event in recorded]
             classes = [event_class_of(item) for _, item in events]
             for projection in self.projections:
-                self._apply_to(cursor, projection, positions, events, classes)
+                self._apply_to(
+                    cursor, projection, positions, events, classes, move=False
+                )
+            # Every projection stood just before these events: one statement
+            # moves them all past.
+            names = [p.name for p in self.projections]
+            cursor.execute(
+                f"UPDATE {POSITIONS_TABLE} SET notification_id=? "
+                f"WHERE name IN ({','.join('?' * len(names))})",
+                (ids[-1], *names),
+            )
         except Exception:
             log.exception("projection failed; it will catch up from the store")
             cursor.execute("ROLLBACK TO projections")
@@ -302,9 +312,11 @@ class ProjectionRunner:
         positions: dict[str, int],
         events: list[tuple[int, Any]],
         classes: list[type],
+        move: bool = True,
     ) -> None:
         """Apply to one projection the events after its position (``classes``
-        holds each event's class, worked out once for all projections)."""
+        holds each event's class, worked out once for all projections), and
+        with ``move``, record its new position."""
         done = positions.get(projection.name, 0)
         wanted = self._wanted.setdefault(projection.name, {})
         for cls in set(classes).difference(wanted):
@@ -324,7 +336,7 @@ class ProjectionRunner:
             for notification_id, item in todo:
                 event = self._stored.event_of(item)
                 projection.apply(cursor, event, notification_id)
-        if newer:
+        if newer and move:
             cursor.execute(
                 f"UPDATE {POSITIONS_TABLE} SET notification_id=? WHERE name=?",
                 (newer[-1], projection.name),

@@ -34,6 +34,7 @@ NEXT_FIRE_AT = COLUMNS.index("next_fire_at")
 LAST_FIRED_AT = COLUMNS.index("last_fired_at")
 FIRE_COUNT = COLUMNS.index("fire_count")
 VERSION = COLUMNS.index("version")
+_UPDATABLE = range(1, len(COLUMNS))
 
 
 class TriggerListProjection:
@@ -143,7 +144,9 @@ class TriggerListProjection:
                 found.append(item)
         before = self._rows(cursor, list(by_trigger))
         inserts: list[list[Any]] = []
-        updates: list[list[Any]] = []
+        # Rows to update, grouped by the columns that changed: assigning an
+        # indexed column, even its own value, rewrites its index entries.
+        updates: dict[tuple[int, ...], list[list[Any]]] = {}
         deletes: list[tuple[str]] = []
         for trigger_id, items in by_trigger.items():
             old = before.get(trigger_id)
@@ -156,13 +159,16 @@ class TriggerListProjection:
             elif old is None:
                 inserts.append(row)
             elif row != old:
-                updates.append([*row[1:], trigger_id])
+                changed = tuple(i for i in _UPDATABLE if row[i] != old[i])
+                values = [row[i] for i in changed]
+                values.append(trigger_id)
+                updates.setdefault(changed, []).append(values)
         if deletes:
             cursor.executemany(f"DELETE FROM {self.table} WHERE trigger_id=?", deletes)
-        if updates:
-            assignments = ", ".join(f"{column}=?" for column in COLUMNS[1:])
+        for changed, rows in updates.items():
+            assignments = ", ".join(f"{COLUMNS[i]}=?" for i in changed)
             cursor.executemany(
-                f"UPDATE {self.table} SET {assignments} WHERE trigger_id=?", updates
+                f"UPDATE {self.table} SET {assignments} WHERE trigger_id=?", rows
             )
         if inserts:
             cursor.executemany(
