@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from eventtrigger.secret_files import read_or_create_secret
 
 PREFIX = "EVENTTRIGGER_"
 
@@ -66,16 +67,7 @@ class Settings:
         """The JWT secret: the setting, or one generated once and kept in data_dir."""
         if self.jwt_secret:
             return self.jwt_secret
-        path = self.data_dir / "jwt-secret"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        # Created owner-only before the secret is written, never readable by others.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secret)
-        return secret
+        return read_or_create_secret(self.data_dir / "jwt-secret")
 
 
 def flag(raw: str) -> bool:

@@ -10,16 +10,13 @@ secret too, so a receiver can switch secrets without dropping a request.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
-import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
+from eventtrigger.secret_files import read_or_create_secret
 from eventtrigger.settings import Settings
 
 KEY_FILE = "signing-key"
@@ -105,28 +102,7 @@ def master_key(settings: Settings) -> str:
     """The setting, or a key generated once into the data folder (mode 600)."""
     if settings.signing_key:
         return settings.signing_key
-    path = settings.data_dir / KEY_FILE
-    if not path.exists():
-        _create_key_file(path)
-    return path.read_text().strip()
-
-
-def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    # Owner-only from the start; written whole before it takes the real name,
-    # so another process starting at the same moment never reads half a key.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-            handle.flush()
-            os.fsync(handle.fileno())
-        # link() refuses to replace: when two processes race, the first key wins.
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    return read_or_create_secret(settings.data_dir / KEY_FILE)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
