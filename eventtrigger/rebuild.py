@@ -15,7 +15,7 @@ from typing import Any
 
 from eventtrigger.history import all_rows, live_rows
 from projections.runner import POSITIONS_TABLE, ProjectionRunner
-from retention import ArchiveStore
+from retention import ArchiveStore, recorded_head
 
 ASIDE = "__rebuild"
 SWAP_PAGE = 100_000
@@ -81,6 +81,7 @@ class ProjectionRebuilder:
 
     def rebuild(self, names: Sequence[str] = ()) -> list[RebuildResult]:
         requested = self.projections(names)
+        self._check_archives(requested)
         # Projections that read the same history are built in one pass over
         # it, each event read and decoded once for all of them.
         groups = [
@@ -94,7 +95,15 @@ class ProjectionRebuilder:
         return [results[p.name] for p in requested]
 
     def verify(self, names: Sequence[str] = ()) -> list[RebuildResult]:
-        return [self._verify_one(p) for p in self.projections(names)]
+        requested = self.projections(names)
+        self._check_archives(requested)
+        return [self._verify_one(p) for p in requested]
+
+    def _check_archives(self, projections: Sequence[Any]) -> None:
+        """Refuse (ArchiveIntegrityError) to build from archives that do not
+        verify: a missing or changed line would silently become wrong rows."""
+        if any(p.needs_full_history for p in projections):
+            self.archive.verify(recorded_head(self.database))
 
     def _rebuild_group(self, lives: list[Any]) -> list[RebuildResult]:
         asides: list[Any] = []

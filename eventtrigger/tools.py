@@ -139,7 +139,8 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     from retention import ArchiveIntegrityError
 
     if bool(args.all) == bool(args.trigger_id):
-        print("replay: give either a TRIGGER_ID or --all, not both", file=sys.stderr)
+        which = "not both" if args.all else "one of them is needed"
+        print(f"replay: give either a TRIGGER_ID or --all ({which})", file=sys.stderr)
         return 2
     service = _service(settings)
     archive = _archive(settings)
@@ -230,6 +231,7 @@ def _replay_all(service: Any, archive: Any, args: argparse.Namespace) -> int:
 
 def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from eventtrigger.rebuild import ProjectionRebuilder
+    from retention import ArchiveIntegrityError
 
     service = _service(settings)
 
@@ -245,6 +247,12 @@ def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as error:
         print(f"rebuild-projections: {error}", file=sys.stderr)
         return 2
+    except ArchiveIntegrityError as error:
+        print(
+            f"rebuild-projections: FAILED {error.file}: {error}; nothing rebuilt",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         service.close()
     for result in results:

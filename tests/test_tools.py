@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -115,3 +116,35 @@ def test_replay_as_of_shows_only_what_had_happened_by_then(tmp_path: Path) -> No
     assert [e["version"] for e in as_of["events"]] == [1, 2, 3, 4]
     assert as_of["state"]["fire_count"] == 3
     assert as_of["deliveries"] == {}
+
+
+def test_rebuild_refuses_an_archive_with_a_line_taken_out(tmp_path: Path) -> None:
+    trigger_id = three_days_of_history(tmp_path)
+    run_tool(tmp_path, "compact")
+    target = tmp_path / "archive" / "events-000001.jsonl.gz"
+    lines = gzip.decompress(target.read_bytes()).splitlines(keepends=True)
+    target.write_bytes(gzip.compress(b"".join(lines[1:])))
+
+    rebuilt = run_tool(tmp_path, "rebuild-projections", "trigger_list")
+
+    assert rebuilt.returncode == 1
+    assert rebuilt.stderr.startswith(
+        "rebuild-projections: FAILED events-000001.jsonl.gz:"
+    )
+    assert rebuilt.stderr.rstrip().endswith("; nothing rebuilt")
+    service = TriggerService(Settings(data_dir=tmp_path))
+    try:
+        assert service.trigger_row("u1", trigger_id)["fire_count"] == 6
+    finally:
+        service.close()
+
+
+def test_replay_without_an_id_or_all_says_one_is_needed(tmp_path: Path) -> None:
+    three_days_of_history(tmp_path)
+
+    answer = run_tool(tmp_path, "replay")
+
+    assert answer.returncode == 2
+    assert answer.stderr == (
+        "replay: give either a TRIGGER_ID or --all (one of them is needed)\n"
+    )
