@@ -60,8 +60,20 @@ def load_zone(name: str) -> ZoneInfo:
         raise _unknown_zone(name) from error
 
 
+# Files in a zone database that are not zones a person can be in: the
+# machine's own zone, a rules template, a placeholder, and copies of every
+# zone that count leap seconds (or are an alias tree).
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+_NOT_ZONE_TREES = ("right/", "posix/")
+
+
 def _looks_like_zone_name(name: str) -> bool:
-    return len(name) <= _MAX_ZONE_NAME_LENGTH and bool(_ZONE_NAME.fullmatch(name))
+    return (
+        len(name) <= _MAX_ZONE_NAME_LENGTH
+        and bool(_ZONE_NAME.fullmatch(name))
+        and name not in _NOT_ZONES
+        and not name.startswith(_NOT_ZONE_TREES)
+    )
 
 
 def _unknown_zone(name: object) -> InvalidInputError:
