@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -90,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(settings, args.host, args.port, args.role)
     except KeyboardInterrupt:
         pass
+    except (OSError, sqlite3.Error) as error:
+        # A data folder that cannot be made, or a database file not opened.
+        print(f"eventtrigger: cannot start: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -148,3 +148,15 @@ def test_replay_without_an_id_or_all_says_one_is_needed(tmp_path: Path) -> None:
     assert answer.stderr == (
         "replay: give either a TRIGGER_ID or --all (one of them is needed)\n"
     )
+
+
+def test_serve_with_a_data_folder_it_cannot_make_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a-file").write_text("")
+
+    answer = run_tool(tmp_path / "a-file" / "data", "serve", "--port", "1")
+
+    assert answer.returncode == 1
+    assert answer.stderr.startswith("eventtrigger: cannot start: [Errno 20]")
+    assert len(answer.stderr.splitlines()) == 1
