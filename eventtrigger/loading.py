@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from copy import deepcopy
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -46,34 +47,44 @@ _EVENTS_AFTER_SNAPSHOTS = (
 
 
 def load_many(
-    database: Database, mapper: Any, ids: Sequence[UUID], cache: Any = None
+    database: Database,
+    mapper: Any,
+    ids: Sequence[UUID],
+    cache: Any = None,
+    cutoff: datetime | None = None,
 ) -> dict[UUID, Any]:
     """The current state of each aggregate found; missing ids are left out.
 
     ``cache`` is the repository's cache, if it has one: copies taken from it
-    are the caller's to change.
+    are the caller's to change. A copy last changed before ``cutoff``, or one
+    whose newer events do not follow on from it (they were archived), is
+    not used: that aggregate is loaded from the store.
     """
-    cached = _copies_from(cache, ids)
+    cached = _copies_from(cache, ids, cutoff)
     loaded: dict[UUID, Any] = {}
     if cached:
-        ids = [i for i in ids if i not in cached]
         for start in range(0, len(cached), CHUNK):
             chunk = list(cached.items())[start : start + CHUNK]
             loaded.update(_catch_up_chunk(database, mapper, dict(chunk)))
+        ids = [i for i in ids if i not in loaded]
     for start in range(0, len(ids), CHUNK):
         loaded.update(_load_chunk(database, mapper, ids[start : start + CHUNK]))
     return loaded
 
 
-def _copies_from(cache: Any, ids: Sequence[UUID]) -> dict[UUID, Any]:
+def _copies_from(
+    cache: Any, ids: Sequence[UUID], cutoff: datetime | None
+) -> dict[UUID, Any]:
     copies: dict[UUID, Any] = {}
     if cache is None:
         return copies
     for aggregate_id in ids:
         try:
-            copies[aggregate_id] = deepcopy(cache.get(aggregate_id))
+            cached = cache.get(aggregate_id)
         except KeyError:
             continue
+        if cutoff is None or cached.modified_on >= cutoff:
+            copies[aggregate_id] = deepcopy(cached)
     return copies
 
 
@@ -87,13 +98,18 @@ def _catch_up_chunk(
     with database.transaction(commit=False) as cursor:
         cursor.execute(_EVENTS_AFTER_VERSIONS.format(rows=rows), params)
         newer = cursor.fetchall()
+    gapped: set[UUID] = set()
     for row in newer:
         stored = _stored(row)
         aggregate_id = stored.originator_id
-        copies[aggregate_id] = mapper.to_domain_event(stored).mutate(
-            copies[aggregate_id]
-        )
-    return {i: a for i, a in copies.items() if a is not None}
+        copy = copies[aggregate_id]
+        if aggregate_id in gapped:
+            continue
+        if copy is None or stored.originator_version != copy.version + 1:
+            gapped.add(aggregate_id)
+            continue
+        copies[aggregate_id] = mapper.to_domain_event(stored).mutate(copy)
+    return {i: a for i, a in copies.items() if a is not None and i not in gapped}
 
 
 def _load_chunk(

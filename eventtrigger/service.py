@@ -6,13 +6,14 @@ commands; none of them writes events another way.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,7 +23,7 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
 )
-from eventsourcing.domain import BaseAggregate
+from eventsourcing.domain import BaseAggregate, OriginatorVersionError
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 from eventsourcing.utils import get_topic
 
@@ -320,6 +321,7 @@ class TriggerService(DeliveryCommands, Application):
             self.mapper,
             [UUID(t) for t, _ in due],
             self.repository.cache,
+            self.cache_cutoff(),
         )
         triggers: list[Trigger] = []
         firings: list[Firing] = []
@@ -407,13 +409,46 @@ class TriggerService(DeliveryCommands, Application):
                 cache.put(aggregate.id, copy.deepcopy(aggregate))
 
     def _load(self, trigger_id: UUID) -> Trigger:
+        self._forget_if_stale(trigger_id)
         try:
             trigger = self.repository.get(trigger_id)
         except AggregateNotFoundError:
             raise NotFoundError() from None
+        except OriginatorVersionError:
+            # Events between the cached copy and the store's newest are gone
+            # (archived): load from the snapshot compaction took instead.
+            self._forget(trigger_id)
+            trigger = self.repository.get(trigger_id)
         if not isinstance(trigger, Trigger):
             raise NotFoundError()
         return trigger
+
+    def cache_cutoff(self) -> datetime:
+        """Cached copies last changed before this are not used.
+
+        Compaction removes events older than the archive horizon from the
+        store, so a copy older than that could be "caught up" across events
+        that are no longer there. Half the horizon leaves room for clocks
+        that differ between processes.
+        """
+        return self.clock() - timedelta(seconds=self.settings.archived_log_seconds / 2)
+
+    def _forget_if_stale(self, aggregate_id: UUID) -> None:
+        cache = self.repository.cache
+        if cache is None:
+            return
+        try:
+            cached = cache.get(aggregate_id)
+        except KeyError:
+            return
+        if cached.modified_on < self.cache_cutoff():
+            self._forget(aggregate_id)
+
+    def _forget(self, aggregate_id: UUID) -> None:
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
 
     def _fire_one_due(
         self, trigger: Any, trigger_id: str, due_at: datetime, now: datetime
