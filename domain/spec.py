@@ -97,11 +97,13 @@ class TriggerSpec:
         self._check_bounds()
         if self.kind == SCHEDULED:
             self._check_scheduled()
-        elif self.kind == CRON:
-            if not self.cron:
-                raise InvalidScheduleError(
-                    "cron is required for a cron trigger", field="cron"
-                )
+        elif self.kind == CRON and not self.cron:
+            raise InvalidScheduleError(
+                "cron is required for a cron trigger", field="cron"
+            )
+        if self.cron is not None:
+            # Checked on every kind: a bad expression kept on a scheduled
+            # trigger would only be refused once someone made it a cron one.
             validate_cron(self.cron, self.timezone, self.start_at or now)
 
     def with_changes(self, changes: dict[str, Any]) -> TriggerSpec:

@@ -258,3 +258,15 @@ def test_a_token_with_one_changed_character_is_refused_after_the_good_one(
 
     assert response.status_code == 401
     assert response.json() == {"error": "unauthorized", "message": "Invalid token"}
+
+
+@pytest.mark.parametrize("padding", ["=", "=="])
+def test_a_padded_copy_of_a_good_token_is_refused(
+    client: TestClient, alice: Headers, padding: str
+) -> None:
+    padded = {"Authorization": alice["Authorization"] + padding}
+
+    response = client.get("/api/v1/triggers", headers=padded)
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthorized", "message": "Invalid token"}

@@ -471,3 +471,28 @@ def test_upcoming_checks_its_query(
         "message": message,
         "field": field,
     }
+
+
+def test_a_bad_cron_is_refused_on_a_trigger_of_any_kind(
+    client: TestClient, alice: Headers, create: Create
+) -> None:
+    scheduled = {
+        "trigger_type": "scheduled",
+        "schedule_time": "2030-01-01T00:00:00Z",
+        "interval": 5,
+        "is_recurring": True,
+    }
+    refused = client.post(
+        "/api/v1/triggers", json={**scheduled, "cron": "bad"}, headers=alice
+    )
+    trigger = create(alice, **scheduled)
+    changed = client.patch(
+        f"/api/v1/triggers/{trigger['trigger_id']}", json={"cron": "bad"}, headers=alice
+    )
+    after = client.get(f"/api/v1/triggers/{trigger['trigger_id']}", headers=alice)
+
+    for response in (refused, changed):
+        assert response.status_code == 400
+        assert response.json()["field"] == "cron"
+        assert response.json()["message"].startswith("The cron expression 'bad'")
+    assert (after.json()["cron"], after.json()["version"]) == (None, 1)
