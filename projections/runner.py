@@ -16,6 +16,9 @@ from projections.records import StoredDecoder, as_item, as_rows, event_class_of
 log = logging.getLogger(__name__)
 
 POSITIONS_TABLE = "projection_positions"
+# Up to this many events are applied one by one: a batch first reads the rows
+# it folds into, which costs more than the few statements it saves.
+SMALL_BATCH = 4
 # Events per transaction when catching up. Each commit of a batch rewrites
 # the index pages it touched and syncs the log, so a large batch is much
 # cheaper per event; 10,000 holds the write lock for about a tenth of a second.
@@ -330,7 +333,7 @@ class ProjectionRunner:
             notification_id for notification_id, _ in events if notification_id > done
         ]
         apply_batch = getattr(projection, "apply_batch", None)
-        if todo and apply_batch is not None:
+        if len(todo) > SMALL_BATCH and apply_batch is not None:
             apply_batch(cursor, todo)
         else:
             for notification_id, item in todo:

@@ -359,19 +359,20 @@ def test_a_projection_failing_while_recording_catches_up_exactly_once(
 ) -> None:
     trigger = service.create_trigger("u1", TriggerSpec(trigger_type="api"))
     trigger_list = service.projections.projections[0]
-    real = trigger_list.apply_batch
+    # One event is applied on its own, not as a batch.
+    real = trigger_list.apply
     calls: list[int] = []
 
-    def failing_once(cursor: Any, events: Any) -> None:
-        calls.append(len(events))
+    def failing_once(cursor: Any, event: Any, notification_id: int) -> None:
+        calls.append(notification_id)
         if len(calls) == 1:
             raise RuntimeError("disk full")
-        real(cursor, events)
+        real(cursor, event, notification_id)
 
-    monkeypatch.setattr(trigger_list, "apply_batch", failing_once)
+    monkeypatch.setattr(trigger_list, "apply", failing_once)
     service.fire_trigger("u1", trigger.trigger_id)
 
-    assert calls == [1, 1]
+    assert calls == [2, 2]
     assert service.projections.positions()["trigger_list"] == 2
     assert [(r["fire_count"], r["version"]) for r in service.list_triggers("u1")] == [
         (1, 2)
