@@ -10,6 +10,7 @@ up to date with the events after the copy's version, all in one more query.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from copy import deepcopy
@@ -72,18 +73,32 @@ def load_many(
     return loaded
 
 
+def cached_since(cache: Any, aggregate_id: UUID, cutoff: datetime | None) -> Any:
+    """The cached aggregate if it last changed at or after ``cutoff``, else None.
+
+    An older one is dropped from the cache: compaction may have removed the
+    events that would catch it up.
+    """
+    if cache is None:
+        return None
+    try:
+        cached = cache.get(aggregate_id)
+    except KeyError:
+        return None
+    if cutoff is not None and cached.modified_on < cutoff:
+        with contextlib.suppress(KeyError):
+            cache.get(aggregate_id, evict=True)
+        return None
+    return cached
+
+
 def _copies_from(
     cache: Any, ids: Sequence[UUID], cutoff: datetime | None
 ) -> dict[UUID, Any]:
     copies: dict[UUID, Any] = {}
-    if cache is None:
-        return copies
     for aggregate_id in ids:
-        try:
-            cached = cache.get(aggregate_id)
-        except KeyError:
-            continue
-        if cutoff is None or cached.modified_on >= cutoff:
+        cached = cached_since(cache, aggregate_id, cutoff)
+        if cached is not None:
             copies[aggregate_id] = deepcopy(cached)
     return copies
 

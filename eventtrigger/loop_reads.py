@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from projections.runner import is_caught_up
+
 T = TypeVar("T")
 
 
@@ -58,14 +60,10 @@ class LoopReads:
         self._connection.execute("PRAGMA query_only=1")
         self._connection.row_factory = sqlite3.Row
         self._cursor = self._connection.cursor()
-        self._views = views(_Fetcher(self._cursor))
+        self._fetcher = _Fetcher(self._cursor)
+        self._views = views(self._fetcher)
         self._lock = threading.Lock()
-        marks = ",".join("?" * len(projection_names))
         self._names = list(projection_names)
-        self._current = (
-            "SELECT (SELECT MIN(notification_id) FROM projection_positions "
-            f"WHERE name IN ({marks})), (SELECT MAX(rowid) FROM stored_events)"
-        )
 
     def run(self, read: Callable[[Any], Any]) -> Any:
         """``read(views)`` in one read transaction; NotNow when it would wait."""
@@ -84,9 +82,7 @@ class LoopReads:
         cursor = self._cursor
         try:
             cursor.execute("BEGIN")
-            cursor.execute(self._current, self._names)
-            applied, newest = cursor.fetchone()
-            if applied is None or applied < (newest or 0):
+            if not is_caught_up(self._fetcher.fetch_one, self._names):
                 raise NotNow()
             return read(self._views)
         except sqlite3.Error:

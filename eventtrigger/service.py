@@ -7,7 +7,6 @@ commands; none of them writes events another way.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import threading
@@ -41,7 +40,7 @@ from domain.user import User
 from eventtrigger.clock import Clock, utc_now
 from eventtrigger.delivery_commands import DeliveryCommands
 from eventtrigger.group_commit import GroupCommit
-from eventtrigger.loading import load_many
+from eventtrigger.loading import cached_since, load_many
 from eventtrigger.loop_reads import LoopReads
 from eventtrigger.passwords import hash_password, verify_password
 from eventtrigger.recorder import ProjectingSQLiteRecorder
@@ -393,23 +392,24 @@ class TriggerService(DeliveryCommands, Application):
     # Internals -------------------------------------------------------------
 
     def _cache_saved(self, aggregates: Iterable[Any]) -> None:
-        """Keep a copy of each trigger just saved, for its next command or
-        firing.
+        """Keep each trigger just saved for its next command or firing.
 
-        Whoever takes a copy from the cache first reads the trigger's newer
-        events, so a copy that another writer has since passed is caught up,
-        never wrong; without it, the next use would load the trigger again or
-        decode and apply the events just saved.
+        The cache holds it as saved: whoever takes it copies it first (the
+        store and the batch loader both do) and reads its newer events, so a
+        trigger another writer has since passed is caught up, never wrong.
+        Without it, the next use would load the trigger again or decode and
+        apply the events just saved. A saved trigger is not changed after.
         """
         cache = self.repository.cache
         if cache is None:
             return
         for aggregate in aggregates:
             if isinstance(aggregate, Trigger):
-                cache.put(aggregate.id, copy.deepcopy(aggregate))
+                cache.put(aggregate.id, aggregate)
 
     def _load(self, trigger_id: UUID) -> Trigger:
-        self._forget_if_stale(trigger_id)
+        # Drops a copy too old to be caught up, so the store loads afresh.
+        cached_since(self.repository.cache, trigger_id, self.cache_cutoff())
         try:
             trigger = self.repository.get(trigger_id)
         except AggregateNotFoundError:
@@ -432,17 +432,6 @@ class TriggerService(DeliveryCommands, Application):
         that differ between processes.
         """
         return self.clock() - timedelta(seconds=self.settings.archived_log_seconds / 2)
-
-    def _forget_if_stale(self, aggregate_id: UUID) -> None:
-        cache = self.repository.cache
-        if cache is None:
-            return
-        try:
-            cached = cache.get(aggregate_id)
-        except KeyError:
-            return
-        if cached.modified_on < self.cache_cutoff():
-            self._forget(aggregate_id)
 
     def _forget(self, aggregate_id: UUID) -> None:
         cache = self.repository.cache

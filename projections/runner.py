@@ -66,6 +66,20 @@ class EventDecoder(Protocol):
     def to_domain_event(self, stored: Any) -> Any: ...
 
 
+def is_caught_up(fetch_one: Callable[[str, Any], Any], names: Sequence[str]) -> bool:
+    """Whether the named projections have applied every recorded event.
+
+    One cheap query answers it, the common case being nothing new.
+    """
+    marks = ",".join("?" * len(names))
+    applied, newest = fetch_one(
+        f"SELECT (SELECT MIN(notification_id) FROM {POSITIONS_TABLE} "
+        f"WHERE name IN ({marks})), (SELECT MAX(rowid) FROM stored_events)",
+        list(names),
+    )
+    return applied is not None and applied >= (newest or 0)
+
+
 def topics_for(projections: Sequence[Projection]) -> list[str]:
     """The stored-event topics that any of these projections applies."""
     return sorted({get_topic(cls) for p in projections for cls in p.topics_of})
@@ -219,16 +233,7 @@ class ProjectionRunner:
         return total
 
     def _caught_up(self) -> bool:
-        # One cheap query answers the common case: nothing new since last time.
-        names = [p.name for p in self.projections]
-        marks = ",".join("?" * len(names))
-        row = self.database.fetch_one(
-            f"SELECT (SELECT MIN(notification_id) FROM {POSITIONS_TABLE} "
-            f"WHERE name IN ({marks})), (SELECT MAX(rowid) FROM stored_events)",
-            names,
-        )
-        applied, newest = row[0], row[1]
-        return applied is not None and applied >= (newest or 0)
+        return is_caught_up(self.database.fetch_one, [p.name for p in self.projections])
 
     def positions(self) -> dict[str, int]:
         rows = self.database.fetch_all(
