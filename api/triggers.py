@@ -209,8 +209,7 @@ async def get_trigger(request: Request) -> JSONResponse:
     user_id = await current_user(request)
     trigger_id = trigger_id_in(request)
     service = context_of(request).service
-    row = await read_views(service, lambda views: owned_row(views, user_id, trigger_id))
-    return JSONResponse(present_trigger(row))
+    return JSONResponse(await _present_row(service, user_id, trigger_id))
 
 
 @operation(
